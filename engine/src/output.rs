@@ -1,0 +1,77 @@
+//! What executing a block produces.
+
+use std::time::Duration;
+
+use crate::TxnIndex;
+
+/// The result of one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnOutcome<O> {
+    /// The transaction ran and its writes are part of the block's effect.
+    Applied(O),
+    /// Applying one of the transaction's deltas overflowed its location:
+    /// none of the transaction's writes take effect.
+    DeltaOverflow,
+}
+
+impl<O> TxnOutcome<O> {
+    /// The VM's output, if the transaction was applied.
+    pub fn output(&self) -> Option<&O> {
+        match self {
+            TxnOutcome::Applied(output) => Some(output),
+            TxnOutcome::DeltaOverflow => None,
+        }
+    }
+}
+
+/// The effect of a block: identical, field for field (except `stats`), for
+/// every executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockOutput<K, V, O> {
+    /// One outcome per transaction, in block order.
+    pub outcomes: Vec<TxnOutcome<O>>,
+    /// The final value of every location the block wrote, deltas applied,
+    /// sorted by key.
+    pub final_values: Vec<(K, V)>,
+    /// What the executor saw while running the block.
+    pub stats: ExecutionStats,
+}
+
+impl<K, V, O> BlockOutput<K, V, O> {
+    /// The outcomes and final values, without the statistics: what must be
+    /// equal between executors.
+    pub fn effect(&self) -> (&[TxnOutcome<O>], &[(K, V)]) {
+        (&self.outcomes, &self.final_values)
+    }
+}
+
+/// Counters of one block's execution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecutionStats {
+    /// Transactions in the block.
+    pub txns: usize,
+    /// Worker threads that ran the block (1 for the sequential executor).
+    pub workers: usize,
+    /// Incarnations started, including those suspended on a dependency.
+    pub executions: u64,
+    /// Read-set validations performed.
+    pub validations: u64,
+    /// Validations that failed and aborted an incarnation.
+    pub validation_failures: u64,
+    /// Times an incarnation stopped on an ESTIMATE to wait for a lower
+    /// transaction.
+    pub dependency_waits: u64,
+    /// Where the block finished sequentially, if it did: every transaction
+    /// from this index on was executed by the sequential fallback.
+    pub sequential_fallback_from: Option<TxnIndex>,
+    /// Wall-clock time of the whole execution, materialization included.
+    pub wall_time: Duration,
+}
+
+impl ExecutionStats {
+    /// Executions beyond the first of each transaction.
+    pub fn reexecutions(&self) -> u64 {
+        self.executions.saturating_sub(self.txns as u64)
+    }
+
+}

@@ -1,0 +1,221 @@
+//! The baseline: one transaction after another, in block order.
+//!
+//! [`SequentialExecutor`] defines what every other executor must produce. The
+//! same loop ([`run_sequentially`]) also finishes a parallel block when the
+//! parallel executor falls back to sequential execution from some index on.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use ahash::RandomState;
+
+use crate::executor::{Executor, VmBlockOutput};
+use crate::vm::Suspend;
+use crate::write_set::{WriteOp, WriteSet};
+use crate::{
+    BaseStorage, BlockError, BlockOutput, ExecutionStats, StorageError, TxnIndex, TxnOutcome,
+    TxnView, Value, Vm, VmError,
+};
+
+/// Executes a block on the calling thread, one transaction after another.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SequentialExecutor;
+
+impl SequentialExecutor {
+    /// The sequential executor.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl Executor for SequentialExecutor {
+    fn execute<VM, S>(
+        &self,
+        vm: &VM,
+        txns: &[VM::Txn],
+        storage: &S,
+    ) -> Result<VmBlockOutput<VM>, BlockError>
+    where
+        VM: Vm,
+        S: BaseStorage<VM::Key, VM::Value>,
+    {
+        let started = Instant::now();
+        let mut run = SequentialRun::new(txns.len());
+        run.execute(vm, txns, 0, storage)?;
+        let mut final_values: Vec<_> = run.written.into_iter().collect();
+        final_values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(BlockOutput {
+            outcomes: run.outcomes,
+            final_values,
+            stats: ExecutionStats {
+                txns: txns.len(),
+                workers: 1,
+                executions: txns.len() as u64,
+                wall_time: started.elapsed(),
+                ..ExecutionStats::default()
+            },
+        })
+    }
+}
+
+/// The state of a sequential run: what the transactions so far wrote, and
+/// their outcomes.
+pub(crate) struct SequentialRun<K, V, O> {
+    /// Every location written so far, with its current value.
+    pub(crate) written: HashMap<K, V, RandomState>,
+    /// One outcome per executed transaction, in order.
+    pub(crate) outcomes: Vec<TxnOutcome<O>>,
+}
+
+impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            written: HashMap::with_capacity_and_hasher(capacity, RandomState::new()),
+            outcomes: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Executes `txns`, whose first has index `first_idx` in the block, on
+    /// `base` (the state before `txns[0]`) plus what this run already wrote.
+    pub(crate) fn execute<VM, S>(
+        &mut self,
+        vm: &VM,
+        txns: &[VM::Txn],
+        first_idx: TxnIndex,
+        base: &S,
+    ) -> Result<(), BlockError>
+    where
+        VM: Vm<Key = K, Value = V, Output = O>,
+        S: BaseStorage<K, V> + ?Sized,
+    {
+        let mut writes = WriteSet::default();
+        let mut applied = Vec::new();
+        for (offset, txn) in txns.iter().enumerate() {
+            let txn_idx = first_idx + offset;
+            writes.clear();
+            let mut view = SequentialView {
+                txn_idx,
+                written: &self.written,
+                base,
+                writes: &mut writes,
+                storage_error: None,
+            };
+            let result = execute_catching_panics(vm, txn, &mut view, txn_idx);
+            if let Some(error) = view.storage_error.take() {
+                return Err(BlockError::Storage { txn_idx, error });
+            }
+            let output = result?;
+            let outcome = if writes.overflowed()
+                || !resolve_writes(&writes, &self.written, base, txn_idx, &mut applied)?
+            {
+                TxnOutcome::DeltaOverflow
+            } else {
+                self.written.extend(applied.drain(..));
+                TxnOutcome::Applied(output)
+            };
+            applied.clear();
+            self.outcomes.push(outcome);
+        }
+        Ok(())
+    }
+}
+
+/// Turns a finished transaction's write set into final values in `applied`;
+/// `false` if one of its deltas overflows (the transaction is reverted).
+fn resolve_writes<K: crate::Key, V: Value, S: BaseStorage<K, V> + ?Sized>(
+    writes: &WriteSet<K, V>,
+    written: &HashMap<K, V, RandomState>,
+    base: &S,
+    txn_idx: TxnIndex,
+    applied: &mut Vec<(K, V)>,
+) -> Result<bool, BlockError> {
+    for (key, op) in writes.ops() {
+        let value = match op {
+            WriteOp::Value(value) => value.clone(),
+            WriteOp::Delta(delta) => {
+                let before = match written.get(key) {
+                    Some(value) => Some(value.clone()),
+                    None => base
+                        .get(key)
+                        .map_err(|error| BlockError::Storage { txn_idx, error })?,
+                };
+                match V::apply_delta(before.as_ref(), *delta) {
+                    Some(after) => after,
+                    None => return Ok(false),
+                }
+            }
+        };
+        applied.push((key.clone(), value));
+    }
+    Ok(true)
+}
+
+/// Runs the VM on one transaction, turning a panic or a fatal VM error into
+/// the block error that names the transaction.
+pub(crate) fn execute_catching_panics<VM: Vm, View: TxnView<VM::Key, VM::Value>>(
+    vm: &VM,
+    txn: &VM::Txn,
+    view: &mut View,
+    txn_idx: TxnIndex,
+) -> Result<VM::Output, BlockError> {
+    match catch_unwind(AssertUnwindSafe(|| vm.execute(txn, view))) {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(VmError::Fatal(message))) => Err(BlockError::TxnFailed { txn_idx, message }),
+        // Only a storage failure suspends a sequential read; the caller
+        // reports it.
+        Ok(Err(VmError::Suspended(_))) => Err(BlockError::Internal(format!(
+            "transaction {txn_idx} suspended outside parallel execution"
+        ))),
+        Err(payload) => Err(BlockError::TxnPanicked {
+            txn_idx,
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+struct SequentialView<'a, K, V, S: ?Sized> {
+    txn_idx: TxnIndex,
+    written: &'a HashMap<K, V, RandomState>,
+    base: &'a S,
+    writes: &'a mut WriteSet<K, V>,
+    storage_error: Option<StorageError>,
+}
+
+impl<K: crate::Key, V: Value, S: BaseStorage<K, V> + ?Sized> TxnView<K, V>
+    for SequentialView<'_, K, V, S>
+{
+    fn read(&mut self, key: &K) -> Result<Option<V>, Suspend> {
+        let (written, base, storage_error) = (self.written, self.base, &mut self.storage_error);
+        self.writes.read_through(key, |key| match written.get(key) {
+            Some(value) => Ok(Some(value.clone())),
+            None => base.get(key).map_err(|error| {
+                *storage_error = Some(error);
+                Suspend::new()
+            }),
+        })
+    }
+
+    fn write(&mut self, key: K, value: V) {
+        self.writes.write(key, value);
+    }
+
+    fn add_delta(&mut self, key: K, delta: crate::Delta) {
+        self.writes.add_delta(key, delta);
+    }
+
+    fn txn_idx(&self) -> TxnIndex {
+        self.txn_idx
+    }
+}

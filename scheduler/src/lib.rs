@@ -1,0 +1,2 @@
+//! Block-STM collaborative scheduler.
+#![deny(missing_docs)]
