@@ -1,0 +1,35 @@
+//! How blocks are executed.
+
+use std::path::PathBuf;
+
+/// Execution settings of a [`Blockchain`](super::Blockchain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionConfig {
+    /// Whether large blocks run on the parallel executor.
+    pub parallel_execution_enabled: bool,
+    /// The smallest block (user transactions) that runs in parallel.
+    pub min_txs_for_parallel: usize,
+    /// Worker threads of the parallel executor.
+    pub execution_threads: usize,
+    /// Run every block both ways and compare (the sequential result is kept).
+    pub shadow_execution: bool,
+    /// Where a divergence found by shadow execution is written.
+    pub reproducer_dir: PathBuf,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self {
+            parallel_execution_enabled: true,
+            min_txs_for_parallel: 20,
+            execution_threads: default_threads(),
+            shadow_execution: false,
+            reproducer_dir: PathBuf::from("."),
+        }
+    }
+}
+
+/// The machine's cores, 1 if unknown.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}

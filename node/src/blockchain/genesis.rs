@@ -1,0 +1,71 @@
+//! Creating a chain, and checking that a stored one is whole.
+
+use std::sync::{Arc, RwLock};
+
+use super::executors::Executors;
+use super::{next_commitment, ApplicableChainState, Blockchain, BlockchainError, ExecutionConfig};
+use crate::chain::{Block, GenesisSpec};
+use crate::codec::{Decode, Encode};
+use crate::storage::Storage;
+
+/// The metadata key of the genesis spec.
+pub const GENESIS_META: &str = "genesis";
+
+impl<S: Storage> Blockchain<S> {
+    /// Writes genesis on an empty storage, with `meta` entries in the same
+    /// atomic batch.
+    pub fn create(
+        mut storage: S,
+        genesis: &GenesisSpec,
+        meta: Vec<(String, Vec<u8>)>,
+        config: ExecutionConfig,
+    ) -> Result<Self, BlockchainError> {
+        if storage.tip()?.is_some() {
+            return Err(BlockchainError::AlreadyInitialized);
+        }
+        let executors = Executors::new(config.execution_threads)?;
+        let block = Block {
+            header: genesis.header(),
+            txs: Vec::new(),
+        };
+        let hash = block.hash();
+        let state = ApplicableChainState::new(0, genesis.state_writes()?, |_| Ok(None))?;
+        let commitment = next_commitment(&crate::crypto::Hash::ZERO, 0, &hash, state.writes());
+        let mut meta = meta;
+        meta.push((GENESIS_META.to_owned(), genesis.to_bytes()));
+        let commit = state.into_commit(hash, commitment, block.to_bytes(), Vec::new(), meta);
+        storage.commit(&commit)?;
+        Ok(Self {
+            storage: Arc::new(RwLock::new(storage)),
+            config,
+            executors,
+            tip: commit.tip,
+        })
+    }
+}
+
+/// The stored genesis spec.
+pub fn stored_genesis<S: Storage>(storage: &S) -> Result<GenesisSpec, BlockchainError> {
+    let bytes = storage
+        .meta(GENESIS_META)?
+        .ok_or(BlockchainError::NoGenesis)?;
+    GenesisSpec::from_bytes(&bytes).map_err(|error| BlockchainError::Decode {
+        what: "genesis spec".into(),
+        error,
+    })
+}
+
+/// Refuses a storage whose genesis block is not the one its spec defines:
+/// the spec is the chain's identity.
+pub fn check_stored<S: Storage>(storage: &S) -> Result<(), BlockchainError> {
+    let spec = stored_genesis(storage)?;
+    let record = storage.block(0)?.ok_or(BlockchainError::NoGenesis)?;
+    if record.hash != spec.header().hash() {
+        return Err(BlockchainError::Storage(
+            crate::storage::StorageError::Corrupt(
+                "genesis block does not match the stored genesis spec".into(),
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! The chain: verifies blocks, executes them on either path, and commits
+//! their effect atomically.
+
+mod apply;
+mod commitment;
+mod config;
+mod error;
+mod executors;
+mod genesis;
+pub use genesis::stored_genesis;
+mod shadow;
+mod snapshot;
+mod summary;
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use parex_engine::{TxnOutcome, VmBlockOutput};
+
+pub use apply::{ApplicableChainState, MergeSummary};
+pub use commitment::next_commitment;
+pub use config::{default_threads, ExecutionConfig};
+pub use error::BlockchainError;
+pub use executors::ExecutionPath;
+pub use snapshot::Snapshot;
+pub use summary::BlockSummary;
+
+use self::executors::Executors;
+use crate::chain::constants::{
+    BLOCK_REWARD, BLOCK_VERSION, MAX_BLOCK_SIZE, MAX_BLOCK_TXS, MAX_TX_SIZE,
+};
+use crate::chain::{verify_block_signatures, Block, Transaction};
+use crate::codec::Encode;
+use crate::crypto::{Hash, PublicKey};
+use crate::storage::{ChainTip, Storage};
+use crate::vm::{ChainTxn, ChainVm, VerifiedTx};
+
+/// A chain on a storage.
+pub struct Blockchain<S: Storage> {
+    storage: Arc<RwLock<S>>,
+    config: ExecutionConfig,
+    executors: Executors,
+    tip: ChainTip,
+}
+
+impl<S: Storage> std::fmt::Debug for Blockchain<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blockchain")
+            .field("tip", &self.tip)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S: Storage> Blockchain<S> {
+    /// Opens the chain a storage holds.
+    pub fn open(storage: S, config: ExecutionConfig) -> Result<Self, BlockchainError> {
+        let tip = storage.tip()?.ok_or(BlockchainError::NoGenesis)?;
+        genesis::check_stored(&storage)?;
+        Ok(Self {
+            executors: Executors::new(config.execution_threads)?,
+            storage: Arc::new(RwLock::new(storage)),
+            config,
+            tip,
+        })
+    }
+
+    /// The shared storage.
+    pub fn storage(&self) -> &Arc<RwLock<S>> {
+        &self.storage
+    }
+
+    /// The last block.
+    pub fn tip(&self) -> ChainTip {
+        self.tip
+    }
+
+    /// The execution settings.
+    pub fn config(&self) -> &ExecutionConfig {
+        &self.config
+    }
+
+    /// Whether a block of `tx_count` user transactions runs in parallel.
+    pub fn should_use_parallel_execution(&self, tx_count: usize) -> bool {
+        self.config.parallel_execution_enabled && tx_count >= self.config.min_txs_for_parallel
+    }
+
+    /// A block on the tip with these transactions.
+    pub fn build_block(&self, miner: PublicKey, timestamp_ms: u64, txs: Vec<Transaction>) -> Block {
+        Block::new(
+            self.tip.topoheight + 1,
+            self.tip.hash,
+            timestamp_ms,
+            miner,
+            txs,
+        )
+    }
+
+    /// Verifies, executes and commits `block` on the tip. On error nothing
+    /// changed.
+    pub fn add_new_block(&mut self, block: Block) -> Result<BlockSummary, BlockchainError> {
+        let (block_bytes, transactions) = self.verify_header_and_sizes(&block)?;
+        let cosigners = verify_block_signatures(&block.txs).map_err(|(index, error)| {
+            BlockchainError::InvalidTx {
+                index,
+                hash: transactions[index].0,
+                error,
+            }
+        })?;
+        let miner = block.header.miner;
+        let mut txns = Vec::with_capacity(block.txs.len() + 2);
+        txns.push(ChainTxn::Reward {
+            miner,
+            amount: BLOCK_REWARD,
+        });
+        txns.extend(block.txs.iter().zip(cosigners).map(|(tx, cosigners)| {
+            ChainTxn::User(VerifiedTx {
+                tx: tx.clone(),
+                cosigners,
+            })
+        }));
+        txns.push(ChainTxn::FeePayout { miner });
+
+        let storage = self
+            .storage
+            .read()
+            .map_err(|_| BlockchainError::LockPoisoned)?;
+        let base = Snapshot::prefetch(&*storage, &txns)?;
+        let started = Instant::now();
+        let (path, output, diverged) = self.execute(&block, &txns, &base)?;
+        let exec_time = started.elapsed();
+        let topoheight = block.header.topoheight;
+        let state =
+            ApplicableChainState::new(topoheight, output.final_values, |key| base.value(key))?;
+        drop(base);
+        drop(storage);
+
+        let hash = block.hash();
+        let commitment = next_commitment(&self.tip.commitment, topoheight, &hash, state.writes());
+        let merge = state.summary();
+        let commit = state.into_commit(hash, commitment, block_bytes, transactions, Vec::new());
+        self.storage
+            .write()
+            .map_err(|_| BlockchainError::LockPoisoned)?
+            .commit(&commit)?;
+        self.tip = commit.tip;
+
+        let mut outcomes = output.outcomes;
+        // Drop the synthetic reward (first) and payout (last).
+        outcomes.pop();
+        outcomes.remove(0);
+        let summary = BlockSummary {
+            topoheight,
+            hash,
+            commitment,
+            path,
+            outcomes,
+            stats: output.stats,
+            exec_time,
+            merge,
+            diverged,
+        };
+        // Debug level: one line per block drowns the summary at devnet
+        // speeds; `RUST_LOG=parex_node=debug` shows them.
+        tracing::debug!(
+            topoheight,
+            path = %path,
+            txs = summary.tx_count(),
+            orphaned = summary.orphaned(),
+            exec_ms = exec_time.as_secs_f64() * 1e3,
+            reexecutions = summary.stats.reexecutions(),
+            validation_failures = summary.stats.validation_failures,
+            merge = %merge,
+            "block applied"
+        );
+        Ok(summary)
+    }
+
+    /// Runs the block on the chosen path, or on both under shadow execution.
+    fn execute(
+        &self,
+        block: &Block,
+        txns: &[ChainTxn],
+        base: &Snapshot<'_, S>,
+    ) -> Result<(ExecutionPath, VmBlockOutput<ChainVm>, bool), BlockchainError> {
+        let parallel = self.should_use_parallel_execution(block.txs.len());
+        if !self.config.shadow_execution {
+            let path = if parallel {
+                ExecutionPath::Parallel
+            } else {
+                ExecutionPath::Sequential
+            };
+            return Ok((path, self.executors.run(path, txns, base)?, false));
+        }
+        let sequential = self.executors.run(ExecutionPath::Sequential, txns, base)?;
+        let other = self.executors.run(ExecutionPath::Parallel, txns, base);
+        let Some(first) = shadow::first_difference(&sequential, &other) else {
+            return Ok((ExecutionPath::Shadow, sequential, false));
+        };
+        let detail = match &other {
+            Err(error) => format!("parallel execution failed: {error}"),
+            Ok(_) => "outcomes or final values differ".to_owned(),
+        };
+        let written =
+            shadow::write_reproducer(&self.config.reproducer_dir, block, base, first, &detail);
+        // Engine index 0 is the reward: user transaction i is engine i + 1.
+        let first_tx = first.and_then(|index| index.checked_sub(1));
+        tracing::error!(
+            topoheight = block.header.topoheight,
+            block = %block.hash(),
+            first_differing_tx = ?first_tx,
+            reproducer = ?written.as_ref().map_err(ToString::to_string),
+            "{detail}; keeping the sequential result"
+        );
+        Ok((ExecutionPath::Shadow, sequential, true))
+    }
+
+    /// Checks what needs no signature or state: position, version, root and
+    /// sizes. Returns the block's and its transactions' encodings.
+    #[allow(clippy::type_complexity)]
+    fn verify_header_and_sizes(
+        &self,
+        block: &Block,
+    ) -> Result<(Vec<u8>, Vec<(Hash, Vec<u8>)>), BlockchainError> {
+        let header = &block.header;
+        if header.topoheight != self.tip.topoheight + 1 {
+            return Err(BlockchainError::NotNext {
+                tip: self.tip.topoheight,
+                expected_previous: self.tip.hash,
+                got: header.topoheight,
+            });
+        }
+        if header.previous != self.tip.hash {
+            return Err(BlockchainError::WrongPrevious {
+                expected: self.tip.hash,
+                got: header.previous,
+            });
+        }
+        if header.version != BLOCK_VERSION {
+            return Err(BlockchainError::UnsupportedVersion(header.version));
+        }
+        if block.txs.len() > MAX_BLOCK_TXS {
+            return Err(BlockchainError::TooLarge(format!(
+                "{} transactions, at most {MAX_BLOCK_TXS}",
+                block.txs.len()
+            )));
+        }
+        let transactions: Vec<(Hash, Vec<u8>)> = block
+            .txs
+            .iter()
+            .map(|tx| {
+                let bytes = tx.to_bytes();
+                (crate::crypto::hash(&bytes), bytes)
+            })
+            .collect();
+        if let Some((index, (_, bytes))) = transactions
+            .iter()
+            .enumerate()
+            .find(|(_, (_, bytes))| bytes.len() > MAX_TX_SIZE)
+        {
+            return Err(BlockchainError::TooLarge(format!(
+                "transaction {index} is {} bytes, at most {MAX_TX_SIZE}",
+                bytes.len()
+            )));
+        }
+        if Block::root_of(transactions.iter().map(|(hash, _)| *hash)) != header.txs_root {
+            return Err(BlockchainError::TxsRootMismatch);
+        }
+        let block_bytes = block.to_bytes();
+        if block_bytes.len() > MAX_BLOCK_SIZE {
+            return Err(BlockchainError::TooLarge(format!(
+                "{} bytes, at most {MAX_BLOCK_SIZE}",
+                block_bytes.len()
+            )));
+        }
+        Ok((block_bytes, transactions))
+    }
+}
+
+/// A user transaction's outcome as text: `applied`, `orphaned: reason`, or
+/// `reverted: delta overflow`.
+pub fn describe_outcome(outcome: &TxnOutcome<crate::vm::TxResult>) -> String {
+    match outcome {
+        TxnOutcome::Applied(result) => result.to_string(),
+        TxnOutcome::DeltaOverflow => "orphaned: a credit overflowed".to_owned(),
+    }
+}

@@ -1,0 +1,18 @@
+//! The chain's data model: transactions, blocks, genesis, and the rules that
+//! need no state.
+
+mod block;
+pub mod constants;
+mod genesis;
+mod payload;
+mod transaction;
+mod validation;
+
+pub use block::{Block, BlockHeader};
+pub use genesis::GenesisError;
+pub use genesis::{Allocation, GenesisSpec};
+pub use payload::{Payload, TransferOutput};
+pub use transaction::{SignerSignature, Transaction, TxBody};
+pub use validation::{
+    spent_per_asset, verify_block_signatures, verify_tx_signatures, verify_tx_structure, TxError,
+};

@@ -1,0 +1,213 @@
+//! `parex devnet`: a local chain fed with generated transactions.
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+
+use super::progress::Progress;
+use super::{CliError, ExecArgs};
+use crate::audit::check_supply;
+use crate::blockchain::{Blockchain, ExecutionPath};
+use crate::storage::{RocksStorage, Storage};
+use crate::workload::{devnet_genesis, generate_block_txs, DevAccounts, Workload};
+
+/// The metadata key of the devnet's parameters (seed and account count),
+/// needed to re-derive the account keys when resuming.
+const DEVNET_META: &str = "devnet";
+
+/// `parex devnet` flags.
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// The chain's directory (created with genesis if empty).
+    #[arg(long, value_name = "DIR")]
+    pub dir_path: PathBuf,
+    /// Blocks to produce.
+    #[arg(long, default_value_t = 10)]
+    pub blocks: u64,
+    /// Transactions per block.
+    #[arg(long, default_value_t = 100)]
+    pub txs_per_block: usize,
+    /// Funded accounts at genesis (ignored when resuming).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(2..))]
+    pub accounts: u32,
+    /// Conflict pattern of the generated transactions.
+    #[arg(long, value_enum, default_value_t = Workload::Mixed)]
+    pub workload: Workload,
+    /// Seed of the account keys (ignored when resuming) and transactions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Execution settings.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// Runs `parex devnet`.
+pub fn run(args: DevnetArgs) -> Result<(), CliError> {
+    let config = args.exec.resolve(&args.dir_path)?;
+    let storage = RocksStorage::open_or_create(&args.dir_path)?;
+    let (mut chain, mut accounts, seed) = match storage.meta(DEVNET_META)? {
+        None if storage.tip()?.is_none() => {
+            let accounts = DevAccounts::new(args.accounts as usize, args.seed);
+            let meta = [
+                args.seed.to_be_bytes(),
+                u64::from(args.accounts).to_be_bytes(),
+            ]
+            .concat();
+            let genesis = devnet_genesis(&accounts);
+            let chain =
+                Blockchain::create(storage, &genesis, vec![(DEVNET_META.into(), meta)], config)?;
+            tracing::info!(
+                accounts = args.accounts,
+                seed = args.seed,
+                "devnet genesis written"
+            );
+            (chain, accounts, args.seed)
+        }
+        None => {
+            return Err(CliError::InvalidArgument(format!(
+                "{} holds a chain that is not a devnet",
+                args.dir_path.display()
+            )))
+        }
+        Some(meta) => {
+            let (seed, count) = decode_meta(&meta)?;
+            if (seed, count) != (args.seed, u64::from(args.accounts)) {
+                tracing::info!(
+                    seed,
+                    accounts = count,
+                    "resuming with the chain's own seed and accounts"
+                );
+            }
+            let mut accounts = DevAccounts::new(count as usize, seed);
+            accounts.sync(&storage)?;
+            let chain = Blockchain::open(storage, config)?;
+            tracing::info!(topoheight = chain.tip().topoheight, "devnet resumed");
+            (chain, accounts, seed)
+        }
+    };
+
+    let started = Instant::now();
+    let mut progress = Progress::new(args.blocks);
+    let mut totals = Totals::default();
+    for done in 1..=args.blocks {
+        let topoheight = chain.tip().topoheight + 1;
+        let block_seed = seed ^ topoheight.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let txs = generate_block_txs(args.workload, &mut accounts, args.txs_per_block, block_seed);
+        let miner = accounts.public_key((topoheight % accounts.len() as u64) as usize);
+        let block = chain.build_block(miner, now_ms(), txs);
+        let summary = chain.add_new_block(block)?;
+        totals.txs += summary.tx_count() as u64;
+        totals.orphaned += summary.orphaned() as u64;
+        match summary.path {
+            ExecutionPath::Parallel => totals.parallel += 1,
+            ExecutionPath::Sequential => totals.sequential += 1,
+            ExecutionPath::Shadow => totals.shadow += 1,
+        }
+        totals.diverged += u64::from(summary.diverged);
+        if summary.orphaned() > 0 {
+            // The generator assumed every transaction applies; realign its
+            // nonces and multisig set-ups with the chain.
+            let storage = chain
+                .storage()
+                .read()
+                .map_err(|_| CliError::CheckFailed("storage lock poisoned".into()))?;
+            accounts.sync(&*storage)?;
+        }
+        let tps = totals.txs as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        progress.block_done(done, totals.txs, tps);
+    }
+    progress.finish();
+    let elapsed = started.elapsed();
+    let storage = chain
+        .storage()
+        .read()
+        .map_err(|_| CliError::CheckFailed("storage lock poisoned".into()))?;
+    let books = check_supply(&*storage)?;
+    println!(
+        "devnet {} at topoheight {}",
+        args.dir_path.display(),
+        chain.tip().topoheight
+    );
+    println!("blocks:      {}", args.blocks);
+    println!("txs:         {} ({} orphaned)", totals.txs, totals.orphaned);
+    println!("time:        {:.2}s", elapsed.as_secs_f64());
+    println!(
+        "TPS:         {:.0}",
+        totals.txs as f64 / elapsed.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "paths:       {} parallel, {} sequential, {} shadow ({} diverged)",
+        totals.parallel, totals.sequential, totals.shadow, totals.diverged
+    );
+    println!("commitment:  {}", chain.tip().commitment);
+    let mut failed = Vec::new();
+    for book in &books {
+        let verdict = if book.holds() { "ok" } else { "VIOLATED" };
+        println!(
+            "supply {}: balances {} + burned {} = {} (minted {}, expected {}) {verdict}",
+            book.asset,
+            book.balances,
+            book.burned,
+            book.balances + book.burned,
+            book.supply,
+            book.expected_supply
+        );
+        if !book.holds() {
+            failed.push(book.asset.to_string());
+        }
+    }
+    if !failed.is_empty() {
+        return Err(CliError::CheckFailed(format!(
+            "supply check violated for {}",
+            failed.join(", ")
+        )));
+    }
+    if totals.diverged > 0 {
+        return Err(CliError::CheckFailed(format!(
+            "{} blocks diverged between execution paths (see {})",
+            totals.diverged,
+            chain.config().reproducer_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Totals {
+    txs: u64,
+    orphaned: u64,
+    parallel: u64,
+    sequential: u64,
+    shadow: u64,
+    diverged: u64,
+}
+
+fn decode_meta(meta: &[u8]) -> Result<(u64, u64), CliError> {
+    let corrupt = || {
+        CliError::Storage(crate::storage::StorageError::Corrupt(
+            "bad devnet metadata".into(),
+        ))
+    };
+    let seed = meta
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(corrupt)?;
+    let count = meta
+        .get(8..16)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(corrupt)?;
+    let count = u64::from_be_bytes(count);
+    if count < 2 || meta.len() != 16 {
+        return Err(corrupt());
+    }
+    Ok((u64::from_be_bytes(seed), count))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}

@@ -1,0 +1,46 @@
+//! Flags shared by commands that execute blocks.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::blockchain::ExecutionConfig;
+use crate::config::{ConfigError, ConfigLayer};
+
+/// Execution settings; each flag also reads a `PAREX_*` variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ExecArgs {
+    /// TOML file with execution settings (flags and variables override it).
+    #[arg(long, env = "PAREX_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run large blocks on the parallel executor.
+    #[arg(long, env = "PAREX_PARALLEL_EXECUTION_ENABLED", value_name = "BOOL")]
+    pub parallel_execution_enabled: Option<bool>,
+    /// Smallest block (transactions) that runs in parallel [default: 20].
+    #[arg(long, env = "PAREX_MIN_TXS_FOR_PARALLEL", value_name = "N")]
+    pub min_txs_for_parallel: Option<usize>,
+    /// Parallel executor threads [default: all cores].
+    #[arg(long, env = "PAREX_EXECUTION_THREADS", value_name = "N")]
+    pub execution_threads: Option<usize>,
+    /// Execute every block both ways and compare.
+    #[arg(long, env = "PAREX_SHADOW_EXECUTION", value_name = "BOOL")]
+    pub shadow_execution: Option<bool>,
+}
+
+impl ExecArgs {
+    /// Flags and variables over the file over defaults; divergence
+    /// reproducers go to `data_dir/reproducers`.
+    pub fn resolve(&self, data_dir: &Path) -> Result<ExecutionConfig, ConfigError> {
+        let file = match &self.config {
+            Some(path) => ConfigLayer::from_file(path)?,
+            None => ConfigLayer::default(),
+        };
+        let flags = ConfigLayer {
+            parallel_execution_enabled: self.parallel_execution_enabled,
+            min_txs_for_parallel: self.min_txs_for_parallel,
+            execution_threads: self.execution_threads,
+            shadow_execution: self.shadow_execution,
+        };
+        flags.over(file).resolve(data_dir.join("reproducers"))
+    }
+}

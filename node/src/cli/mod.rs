@@ -1,0 +1,51 @@
+//! The `parex` command line. Each subcommand is one file; add one by adding
+//! a variant to [`Command`] and an arm to [`run`].
+
+mod devnet;
+mod error;
+mod exec_args;
+mod progress;
+mod query;
+mod verify;
+
+use clap::{Parser, Subcommand};
+
+pub use devnet::DevnetArgs;
+pub use error::CliError;
+pub use exec_args::ExecArgs;
+pub use query::{BalanceArgs, StatusArgs};
+pub use verify::VerifyArgs;
+
+/// Parex reference node.
+#[derive(Debug, Parser)]
+#[command(name = "parex", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or resume a local chain and produce blocks of generated
+    /// transactions.
+    Devnet(DevnetArgs),
+    /// Replay a stored chain from genesis, sequentially and in parallel, and
+    /// check every block's state commitment.
+    Verify(VerifyArgs),
+    /// Show an account's balance.
+    Balance(BalanceArgs),
+    /// Show the chain's tip and asset supplies.
+    Status(StatusArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Devnet(args) => devnet::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Balance(args) => query::balance(args),
+        Command::Status(args) => query::status(args),
+    }
+}

@@ -1,0 +1,154 @@
+//! Execution settings from a TOML file, `PAREX_*` environment variables and
+//! command-line flags.
+//!
+//! Precedence, highest first: flag, environment variable, file, default.
+//! Flags and variables are merged by clap (a flag beats its variable); this
+//! module lays the result over the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::blockchain::{default_threads, ExecutionConfig};
+
+/// One source of settings; `None` leaves the setting to a lower source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    /// See [`ExecutionConfig::parallel_execution_enabled`].
+    pub parallel_execution_enabled: Option<bool>,
+    /// See [`ExecutionConfig::min_txs_for_parallel`].
+    pub min_txs_for_parallel: Option<usize>,
+    /// See [`ExecutionConfig::execution_threads`].
+    pub execution_threads: Option<usize>,
+    /// See [`ExecutionConfig::shadow_execution`].
+    pub shadow_execution: Option<bool>,
+}
+
+/// A bad configuration file or value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    #[error("invalid config file {path}: {error}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: Box<toml::de::Error>,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {name}: {reason}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ConfigLayer {
+    /// Reads a TOML file of settings.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        Self::from_toml(&text).map_err(|error| match error {
+            ConfigError::Parse { error, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                error,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML settings.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: PathBuf::new(),
+            error: Box::new(error),
+        })
+    }
+
+    /// `self` over `lower`: each setting from `self` if it has one.
+    pub fn over(self, lower: ConfigLayer) -> ConfigLayer {
+        ConfigLayer {
+            parallel_execution_enabled: self
+                .parallel_execution_enabled
+                .or(lower.parallel_execution_enabled),
+            min_txs_for_parallel: self.min_txs_for_parallel.or(lower.min_txs_for_parallel),
+            execution_threads: self.execution_threads.or(lower.execution_threads),
+            shadow_execution: self.shadow_execution.or(lower.shadow_execution),
+        }
+    }
+
+    /// The settings with defaults filled in, validated.
+    pub fn resolve(self, reproducer_dir: PathBuf) -> Result<ExecutionConfig, ConfigError> {
+        let defaults = ExecutionConfig::default();
+        let execution_threads = self.execution_threads.unwrap_or_else(default_threads);
+        if execution_threads == 0 {
+            return Err(ConfigError::Invalid {
+                name: "execution_threads",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(ExecutionConfig {
+            parallel_execution_enabled: self
+                .parallel_execution_enabled
+                .unwrap_or(defaults.parallel_execution_enabled),
+            min_txs_for_parallel: self
+                .min_txs_for_parallel
+                .unwrap_or(defaults.min_txs_for_parallel),
+            execution_threads,
+            shadow_execution: self.shadow_execution.unwrap_or(defaults.shadow_execution),
+            reproducer_dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beats_defaults() {
+        let file =
+            ConfigLayer::from_toml("min_txs_for_parallel = 50\nshadow_execution = true").unwrap();
+        let flags = ConfigLayer {
+            min_txs_for_parallel: Some(7),
+            ..ConfigLayer::default()
+        };
+        let config = flags.over(file).resolve(PathBuf::from("x")).unwrap();
+        assert_eq!(config.min_txs_for_parallel, 7);
+        assert!(config.shadow_execution);
+        assert!(config.parallel_execution_enabled);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(matches!(
+            ConfigLayer::from_toml("min_txs_for_parallel = -1"),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            ConfigLayer::from_toml("paralel_execution_enabled = true"),
+            Err(ConfigError::Parse { .. })
+        ));
+        let zero = ConfigLayer {
+            execution_threads: Some(0),
+            ..ConfigLayer::default()
+        };
+        assert!(matches!(
+            zero.resolve(PathBuf::new()),
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+}

@@ -1,0 +1,202 @@
+//! The embedded RocksDB storage.
+
+mod layout;
+mod open;
+
+use std::path::Path;
+
+use rocksdb::{IteratorMode, WriteBatch, DB};
+
+use self::layout::{pointer_cf, versioned_cf, versioned_key, BLOCKS, META, TIP_KEY, TRANSACTIONS};
+use super::{BlockCommit, BlockRecord, ChainTip, Storage, StorageError};
+use crate::codec::{Decode, Encode, Reader};
+use crate::crypto::Hash;
+use crate::state::{StateKey, StateKind, StateValue};
+
+pub use layout::all_column_families;
+
+/// A node database in one directory.
+pub struct RocksStorage {
+    db: DB,
+}
+
+impl std::fmt::Debug for RocksStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RocksStorage({})", self.db.path().display())
+    }
+}
+
+impl RocksStorage {
+    /// Opens the database in `path`, creating it if the directory is empty
+    /// or missing; refuses a directory that holds anything else.
+    pub fn open_or_create(path: &Path) -> Result<Self, StorageError> {
+        Ok(Self {
+            db: open::open_db(path, true)?,
+        })
+    }
+
+    /// Opens the existing database in `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        Ok(Self {
+            db: open::open_db(path, false)?,
+        })
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError::Corrupt(format!("missing column family {name}")))
+    }
+
+    fn decode<T: Decode>(what: impl Fn() -> String, bytes: &[u8]) -> Result<T, StorageError> {
+        T::from_bytes(bytes).map_err(|error| StorageError::Decode {
+            what: what(),
+            error,
+        })
+    }
+
+    fn pointer(&self, key: &StateKey, body: &[u8]) -> Result<Option<u64>, StorageError> {
+        let Some(bytes) = self.db.get_cf(self.cf(&pointer_cf(key.kind()))?, body)? else {
+            return Ok(None);
+        };
+        let array: [u8; 8] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| StorageError::Corrupt(format!("bad version pointer for {key:?}")))?;
+        Ok(Some(u64::from_be_bytes(array)))
+    }
+
+    fn value_at(
+        &self,
+        key: &StateKey,
+        body: &[u8],
+        topoheight: u64,
+    ) -> Result<StateValue, StorageError> {
+        let cf = self.cf(&versioned_cf(key.kind()))?;
+        let bytes = self
+            .db
+            .get_cf(cf, versioned_key(topoheight, body))?
+            .ok_or_else(|| {
+                StorageError::Corrupt(format!("{key:?} points to missing version {topoheight}"))
+            })?;
+        Self::decode(|| format!("{key:?}@{topoheight}"), &bytes)
+    }
+}
+
+impl Storage for RocksStorage {
+    fn tip(&self) -> Result<Option<ChainTip>, StorageError> {
+        match self.db.get_cf(self.cf(META)?, TIP_KEY)? {
+            None => Ok(None),
+            Some(bytes) => Self::decode(|| "tip".into(), &bytes).map(Some),
+        }
+    }
+
+    fn get_state(&self, key: &StateKey) -> Result<Option<StateValue>, StorageError> {
+        let body = key.body_bytes();
+        match self.pointer(key, &body)? {
+            None => Ok(None),
+            Some(topoheight) => self.value_at(key, &body, topoheight).map(Some),
+        }
+    }
+
+    fn state_entries(&self, kind: StateKind) -> Result<Vec<(StateKey, StateValue)>, StorageError> {
+        let mut entries = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(&pointer_cf(kind))?, IteratorMode::Start)
+        {
+            let (body, _) = item?;
+            let mut reader = Reader::new(&body);
+            let key = StateKey::decode_body(kind, &mut reader)
+                .and_then(|key| reader.finish().map(|()| key))
+                .map_err(|error| StorageError::Decode {
+                    what: format!("{} key", kind.name()),
+                    error,
+                })?;
+            if let Some(value) = self.get_state(&key)? {
+                entries.push((key, value));
+            }
+        }
+        // Encoded bodies sort like keys of one kind, but sorting again keeps
+        // the promise independent of the encoding.
+        entries.sort_by_key(|entry| entry.0);
+        Ok(entries)
+    }
+
+    fn block(&self, topoheight: u64) -> Result<Option<BlockRecord>, StorageError> {
+        match self.db.get_cf(self.cf(BLOCKS)?, topoheight.to_be_bytes())? {
+            None => Ok(None),
+            Some(bytes) => Self::decode(|| format!("block {topoheight}"), &bytes).map(Some),
+        }
+    }
+
+    fn transaction(&self, hash: &Hash) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        let Some(bytes) = self.db.get_cf(self.cf(TRANSACTIONS)?, hash.as_bytes())? else {
+            return Ok(None);
+        };
+        let mut reader = Reader::new(&bytes);
+        let topoheight = reader
+            .u64("topoheight")
+            .map_err(|error| StorageError::Decode {
+                what: format!("transaction {hash}"),
+                error,
+            })?;
+        Ok(Some((topoheight, bytes[8..].to_vec())))
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get_cf(self.cf(META)?, key)?)
+    }
+
+    fn commit(&mut self, commit: &BlockCommit) -> Result<(), StorageError> {
+        let tip = self.tip()?;
+        let topoheight = commit.tip.topoheight;
+        if topoheight != tip.map_or(0, |tip| tip.topoheight + 1) {
+            return Err(StorageError::NotNext {
+                topoheight,
+                tip: tip.map(|tip| tip.topoheight),
+            });
+        }
+        // One batch holds the whole block, tip included: RocksDB applies a
+        // batch atomically, so a crash leaves the previous block or this one.
+        let mut batch = WriteBatch::default();
+        for (key, value) in &commit.writes {
+            let body = key.body_bytes();
+            batch.put_cf(
+                self.cf(&pointer_cf(key.kind()))?,
+                &body,
+                topoheight.to_be_bytes(),
+            );
+            batch.put_cf(
+                self.cf(&versioned_cf(key.kind()))?,
+                versioned_key(topoheight, &body),
+                value.to_bytes(),
+            );
+        }
+        let transactions = self.cf(TRANSACTIONS)?;
+        for (hash, bytes) in &commit.transactions {
+            batch.put_cf(
+                transactions,
+                hash.as_bytes(),
+                versioned_key(topoheight, bytes),
+            );
+        }
+        let record = BlockRecord {
+            hash: commit.tip.hash,
+            commitment: commit.tip.commitment,
+            block_bytes: commit.block_bytes.clone(),
+        };
+        batch.put_cf(
+            self.cf(BLOCKS)?,
+            topoheight.to_be_bytes(),
+            record.to_bytes(),
+        );
+        let meta = self.cf(META)?;
+        for (key, value) in &commit.meta {
+            batch.put_cf(meta, key, value);
+        }
+        batch.put_cf(meta, TIP_KEY, commit.tip.to_bytes());
+        self.db.write(batch)?;
+        Ok(())
+    }
+}

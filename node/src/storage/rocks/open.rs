@@ -1,0 +1,90 @@
+//! Opening a directory, and refusing one that is not ours.
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+
+use super::layout::{all_column_families, FORMAT_KEY, FORMAT_VALUE, META};
+use crate::storage::StorageError;
+
+/// Opens the database in `path`; creates it in an empty or missing
+/// directory only if `create`.
+pub fn open_db(path: &Path, create: bool) -> Result<DB, StorageError> {
+    let io = |error| StorageError::Io {
+        path: path.to_owned(),
+        error,
+    };
+    let foreign = |reason: String| StorageError::Foreign {
+        path: path.to_owned(),
+        reason,
+    };
+    let fresh = match std::fs::read_dir(path) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => true,
+        Err(error) => return Err(io(error)),
+    };
+    if fresh && !create {
+        return Err(StorageError::Missing(path.to_owned()));
+    }
+    // RocksDB would happily create its files among anything else's; only an
+    // empty directory or an existing RocksDB one is opened.
+    if !fresh && !path.join("CURRENT").exists() {
+        return Err(foreign(
+            "the directory is not empty and holds no database".into(),
+        ));
+    }
+    if !fresh {
+        let existing = DB::list_cf(&Options::default(), path)
+            .map_err(|error| foreign(format!("unreadable database: {}", error.into_string())))?;
+        let expected = all_column_families();
+        if let Some(unknown) = existing
+            .iter()
+            .find(|name| *name != "default" && !expected.contains(name))
+        {
+            return Err(foreign(format!("unknown column family '{unknown}'")));
+        }
+    }
+    let mut options = Options::default();
+    options.create_if_missing(fresh);
+    options.create_missing_column_families(fresh);
+    options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let descriptors = all_column_families()
+        .into_iter()
+        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+    let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|error| {
+        if fresh {
+            StorageError::from(error)
+        } else {
+            foreign(format!("cannot open: {}", error.into_string()))
+        }
+    })?;
+    check_format(&db, fresh, path)?;
+    Ok(db)
+}
+
+fn check_format(db: &DB, fresh: bool, path: &Path) -> Result<(), StorageError> {
+    let meta = db
+        .cf_handle(META)
+        .ok_or_else(|| StorageError::Corrupt("missing column family meta".into()))?;
+    match db.get_cf(meta, FORMAT_KEY)? {
+        Some(value) if value == FORMAT_VALUE => Ok(()),
+        Some(value) => Err(StorageError::Foreign {
+            path: path.to_owned(),
+            reason: format!(
+                "format marker is '{}', expected '{}'",
+                String::from_utf8_lossy(&value),
+                String::from_utf8_lossy(FORMAT_VALUE)
+            ),
+        }),
+        None if fresh => {
+            let mut write = rocksdb::WriteOptions::default();
+            write.set_sync(true);
+            db.put_cf_opt(meta, FORMAT_KEY, FORMAT_VALUE, &write)?;
+            Ok(())
+        }
+        None => Err(StorageError::Foreign {
+            path: path.to_owned(),
+            reason: "no format marker".into(),
+        }),
+    }
+}

@@ -1,0 +1,78 @@
+//! The engine entry point.
+
+use parex_engine::{TxnView, Vm, VmError};
+
+use super::{reads, user_tx, TxResult};
+use crate::chain::constants::NATIVE_ASSET;
+use crate::chain::Transaction;
+use crate::crypto::PublicKey;
+use crate::state::{StateKey, StateValue};
+
+/// A user transaction whose signatures verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedTx {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Co-signers whose signatures verified, distinct.
+    pub cosigners: Vec<PublicKey>,
+}
+
+/// One transaction as the engine runs it.
+#[derive(Debug, Clone)]
+pub enum ChainTxn {
+    /// Mints the block reward to the miner; always index 0.
+    Reward {
+        /// The block's miner.
+        miner: PublicKey,
+        /// Native units minted.
+        amount: u64,
+    },
+    /// A user transaction.
+    User(VerifiedTx),
+    /// Pays the block's accrued gas fee to the miner; always last.
+    FeePayout {
+        /// The block's miner.
+        miner: PublicKey,
+    },
+}
+
+/// The chain's VM. Stateless: all state is in the view.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ChainVm;
+
+impl Vm for ChainVm {
+    type Txn = ChainTxn;
+    type Key = StateKey;
+    type Value = StateValue;
+    type Output = TxResult;
+
+    fn execute<View: TxnView<StateKey, StateValue>>(
+        &self,
+        txn: &ChainTxn,
+        view: &mut View,
+    ) -> Result<TxResult, VmError> {
+        match txn {
+            ChainTxn::Reward { miner, amount } => {
+                let delta = i128::from(*amount);
+                view.add_delta(native_balance(miner), delta);
+                view.add_delta(StateKey::Supply(NATIVE_ASSET), delta);
+                Ok(TxResult::Reward { amount: *amount })
+            }
+            ChainTxn::User(verified) => user_tx::execute(verified, view),
+            ChainTxn::FeePayout { miner } => {
+                let amount = reads::amount(view, &StateKey::GasFee)?;
+                if amount > 0 {
+                    view.add_delta(native_balance(miner), i128::from(amount));
+                }
+                Ok(TxResult::FeePayout { amount })
+            }
+        }
+    }
+}
+
+fn native_balance(account: &PublicKey) -> StateKey {
+    StateKey::Balance {
+        account: *account,
+        asset: NATIVE_ASSET,
+    }
+}
