@@ -29,7 +29,7 @@ use self::executors::Executors;
 use crate::chain::constants::{
     BLOCK_REWARD, BLOCK_VERSION, MAX_BLOCK_SIZE, MAX_BLOCK_TXS, MAX_TX_SIZE,
 };
-use crate::chain::{verify_block_signatures, Block, Transaction};
+use crate::chain::{verify_block_txs, Block, Transaction};
 use crate::codec::Encode;
 use crate::crypto::{Hash, PublicKey};
 use crate::storage::{ChainTip, Storage};
@@ -100,13 +100,12 @@ impl<S: Storage> Blockchain<S> {
     /// changed.
     pub fn add_new_block(&mut self, block: Block) -> Result<BlockSummary, BlockchainError> {
         let (block_bytes, transactions) = self.verify_header_and_sizes(&block)?;
-        let cosigners = verify_block_signatures(&block.txs).map_err(|(index, error)| {
-            BlockchainError::InvalidTx {
+        let cosigners =
+            verify_block_txs(&block.txs).map_err(|(index, error)| BlockchainError::InvalidTx {
                 index,
                 hash: transactions[index].0,
                 error,
-            }
-        })?;
+            })?;
         let miner = block.header.miner;
         let mut txns = Vec::with_capacity(block.txs.len() + 2);
         txns.push(ChainTxn::Reward {
@@ -145,10 +144,13 @@ impl<S: Storage> Blockchain<S> {
             .commit(&commit)?;
         self.tip = commit.tip;
 
-        let mut outcomes = output.outcomes;
         // Drop the synthetic reward (first) and payout (last).
-        outcomes.pop();
-        outcomes.remove(0);
+        let users = 1..output.outcomes.len().saturating_sub(1);
+        let outcomes = output
+            .outcomes
+            .get(users)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
         let summary = BlockSummary {
             topoheight,
             hash,

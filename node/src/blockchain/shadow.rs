@@ -77,3 +77,46 @@ pub fn write_reproducer<S: Storage>(
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use parex_engine::{BlockOutput, ExecutionStats, TxnOutcome};
+
+    use super::*;
+    use crate::crypto::PublicKey;
+    use crate::storage::MemoryStorage;
+    use crate::vm::TxResult;
+
+    fn output(outcomes: Vec<TxnOutcome<TxResult>>) -> VmBlockOutput<ChainVm> {
+        BlockOutput {
+            outcomes,
+            final_values: Vec::new(),
+            stats: ExecutionStats::default(),
+        }
+    }
+
+    #[test]
+    fn divergence_names_the_first_differing_transaction_and_writes_a_reproducer() {
+        let applied = TxnOutcome::Applied(TxResult::Applied);
+        let a = output(vec![applied.clone(), applied.clone(), applied.clone()]);
+        let b = output(vec![applied.clone(), applied, TxnOutcome::DeltaOverflow]);
+        assert_eq!(first_difference(&a, &Ok(a.clone())), None);
+        assert_eq!(first_difference(&a, &Ok(b)), Some(Some(2)));
+        let failed = Err(BlockError::TxnFailed {
+            txn_idx: 1,
+            message: "boom".into(),
+        });
+        assert_eq!(first_difference(&a, &failed), Some(Some(1)));
+
+        let dir = std::env::temp_dir().join(format!("parex-shadow-{}", std::process::id()));
+        let storage = MemoryStorage::new();
+        let base = Snapshot::prefetch(&storage, &[]).unwrap();
+        let block = Block::new(3, Hash::ZERO, 0, PublicKey([1; 32]), Vec::new());
+        let path = write_reproducer(&dir, &block, &base, Some(2), "test").unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(report["topoheight"], 3);
+        assert_eq!(report["first_differing_txn"], 2);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

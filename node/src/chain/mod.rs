@@ -14,5 +14,5 @@ pub use genesis::{Allocation, GenesisSpec};
 pub use payload::{Payload, TransferOutput};
 pub use transaction::{SignerSignature, Transaction, TxBody};
 pub use validation::{
-    spent_per_asset, verify_block_signatures, verify_tx_signatures, verify_tx_structure, TxError,
+    spent_per_asset, verify_block_txs, verify_tx_signatures, verify_tx_structure, TxError,
 };

@@ -199,9 +199,7 @@ pub fn verify_tx_signatures(tx: &Transaction) -> Result<Vec<PublicKey>, TxError>
 /// Checks every transaction of a block, structure and signatures, in
 /// parallel; the first failing transaction (lowest index) is reported, so the
 /// error does not depend on thread timing.
-pub fn verify_block_signatures(
-    txs: &[Transaction],
-) -> Result<Vec<Vec<PublicKey>>, (usize, TxError)> {
+pub fn verify_block_txs(txs: &[Transaction]) -> Result<Vec<Vec<PublicKey>>, (usize, TxError)> {
     let results: Vec<Result<Vec<PublicKey>, TxError>> = txs
         .par_iter()
         .map(|tx| {

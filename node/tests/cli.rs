@@ -1,0 +1,165 @@
+//! The `parex` binary: crash safety and input errors.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn parex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_parex"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run parex")
+}
+
+fn path(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn topoheight(dir: &Path) -> u64 {
+    let status = parex(&["status", "--dir-path", path(dir)]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    stdout(&status)
+        .lines()
+        .find_map(|line| line.strip_prefix("topoheight:"))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("status prints the topoheight")
+}
+
+/// A devnet killed mid-run restarts at a whole block, resumes, and its
+/// stored chain replays to the same commitments.
+#[test]
+fn a_killed_devnet_restarts_at_a_whole_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = path(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parex"))
+        .args([
+            "devnet",
+            "--dir-path",
+            dir_path,
+            "--blocks",
+            "1000000",
+            "--txs-per-block",
+            "40",
+        ])
+        .args(["--accounts", "100", "--workload", "mixed"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let killed_at = topoheight(dir.path());
+    assert!(
+        killed_at > 0,
+        "the devnet produced no block before the kill"
+    );
+    let resumed = parex(&[
+        "devnet",
+        "--dir-path",
+        dir_path,
+        "--blocks",
+        "3",
+        "--txs-per-block",
+        "40",
+    ]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(stdout(&resumed).contains("ok"));
+    assert_eq!(topoheight(dir.path()), killed_at + 3);
+    let verify = parex(&["verify", "--dir-path", dir_path]);
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+    assert!(stdout(&verify).contains("all commitments match"));
+}
+
+#[test]
+fn devnet_prints_a_summary_and_balance_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = path(dir.path());
+    let run = parex(&[
+        "devnet",
+        "--dir-path",
+        dir_path,
+        "--blocks",
+        "3",
+        "--txs-per-block",
+        "25",
+        "--accounts",
+        "10",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out = stdout(&run);
+    for needle in ["blocks:", "txs:", "TPS:", "3 parallel", "supply"] {
+        assert!(out.contains(needle), "missing {needle} in {out}");
+    }
+    let key = parex_node::workload::DevAccounts::new(10, 0).public_key(1);
+    let balance = parex(&[
+        "balance",
+        "--dir-path",
+        dir_path,
+        "--account",
+        &key.to_address(),
+    ]);
+    assert!(balance.status.success(), "{}", stderr(&balance));
+    assert!(stdout(&balance).contains("balance:"));
+}
+
+#[test]
+fn bad_input_fails_clearly_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = path(dir.path());
+    let bad_flag = parex(&["devnet", "--dir-path", dir_path, "--workload", "nope"]);
+    assert!(!bad_flag.status.success());
+    assert!(stderr(&bad_flag).contains("nope"));
+    let zero_threads = parex(&["devnet", "--dir-path", dir_path, "--execution-threads", "0"]);
+    assert!(!zero_threads.status.success());
+    assert!(
+        stderr(&zero_threads).contains("execution_threads"),
+        "{}",
+        stderr(&zero_threads)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+
+    let config = dir.path().join("parex.toml");
+    std::fs::write(&config, "min_txs_for_parallel = \"many\"").unwrap();
+    let bad_config = parex(&["devnet", "--dir-path", dir_path, "--config", path(&config)]);
+    assert!(!bad_config.status.success());
+    assert!(
+        stderr(&bad_config).contains("invalid config file"),
+        "{}",
+        stderr(&bad_config)
+    );
+
+    let foreign = parex(&["devnet", "--dir-path", dir_path, "--blocks", "1"]);
+    assert!(!foreign.status.success());
+    assert!(
+        stderr(&foreign).contains("not a Parex node database"),
+        "{}",
+        stderr(&foreign)
+    );
+
+    let missing = parex(&["status", "--dir-path", path(&dir.path().join("absent"))]);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("no node database"));
+    let bad_account = parex(&["balance", "--dir-path", dir_path, "--account", "parex1zz"]);
+    assert!(!bad_account.status.success());
+}

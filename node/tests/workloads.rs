@@ -1,0 +1,94 @@
+//! Generated workloads give the same chain on both execution paths.
+
+mod common;
+
+use common::*;
+use parex_node::audit::check_supply;
+use parex_node::blockchain::{ExecutionConfig, ExecutionPath};
+use parex_node::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload};
+
+const BLOCKS: u64 = 100;
+const TXS: usize = 30;
+
+fn same_chain_both_ways(workload: Workload) {
+    let mut accounts = DevAccounts::new(64, 7);
+    let mut sequential_chain = in_memory_chain(&accounts, sequential()).unwrap();
+    let mut parallel_chain = in_memory_chain(&accounts, parallel()).unwrap();
+    let mut orphaned = 0;
+    for height in 1..=BLOCKS {
+        let txs = generate_block_txs(workload, &mut accounts, TXS, height);
+        let block =
+            sequential_chain.build_block(accounts.public_key(height as usize % 64), height, txs);
+        let a = sequential_chain.add_new_block(block.clone()).unwrap();
+        let b = parallel_chain.add_new_block(block).unwrap();
+        assert_eq!(a.path, ExecutionPath::Sequential);
+        assert_eq!(b.path, ExecutionPath::Parallel);
+        assert_eq!(a.outcomes, b.outcomes, "{workload} block {height}");
+        assert_eq!(a.commitment, b.commitment, "{workload} block {height}");
+        orphaned += a.orphaned();
+    }
+    assert_eq!(
+        orphaned, 0,
+        "the {workload} generator produced invalid transactions"
+    );
+    let storage = parallel_chain.storage().read().unwrap();
+    for book in check_supply(&*storage).unwrap() {
+        assert!(book.holds(), "{workload}: {book:?}");
+    }
+}
+
+#[test]
+fn uniform_workload_matches_both_ways() {
+    same_chain_both_ways(Workload::Uniform);
+}
+
+#[test]
+fn hot_workload_matches_both_ways() {
+    same_chain_both_ways(Workload::Hot);
+}
+
+#[test]
+fn chain_workload_matches_both_ways() {
+    same_chain_both_ways(Workload::Chain);
+}
+
+#[test]
+fn mixed_workload_matches_both_ways() {
+    same_chain_both_ways(Workload::Mixed);
+}
+
+#[test]
+fn test_hybrid_mode_threshold() {
+    let config = ExecutionConfig {
+        min_txs_for_parallel: 20,
+        parallel_execution_enabled: true,
+        execution_threads: 2,
+        ..ExecutionConfig::default()
+    };
+    let mut accounts = DevAccounts::new(64, 3);
+    let mut chain = in_memory_chain(&accounts, config).unwrap();
+    let txs = generate_block_txs(Workload::Uniform, &mut accounts, 19, 1);
+    assert_eq!(
+        apply(&mut chain, txs).unwrap().path,
+        ExecutionPath::Sequential
+    );
+    let txs = generate_block_txs(Workload::Uniform, &mut accounts, 20, 2);
+    assert_eq!(
+        apply(&mut chain, txs).unwrap().path,
+        ExecutionPath::Parallel
+    );
+}
+
+#[test]
+fn shadow_execution_runs_both_and_agrees() {
+    let config = ExecutionConfig {
+        shadow_execution: true,
+        ..parallel()
+    };
+    let mut accounts = DevAccounts::new(16, 5);
+    let mut chain = in_memory_chain(&accounts, config).unwrap();
+    let txs = generate_block_txs(Workload::Mixed, &mut accounts, 25, 9);
+    let summary = apply(&mut chain, txs).unwrap();
+    assert_eq!(summary.path, ExecutionPath::Shadow);
+    assert!(!summary.diverged);
+}
