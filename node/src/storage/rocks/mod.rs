@@ -13,8 +13,6 @@ use crate::codec::{Decode, Encode, Reader};
 use crate::crypto::Hash;
 use crate::state::{StateKey, StateKind, StateValue};
 
-pub use layout::all_column_families;
-
 /// A node database in one directory.
 pub struct RocksStorage {
     db: DB,
