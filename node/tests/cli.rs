@@ -12,6 +12,13 @@ fn parex(args: &[&str]) -> Output {
         .expect("run parex")
 }
 
+/// `parex devnet --dir-path DIR ARGS…`.
+fn devnet(dir: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["devnet", "--dir-path", path(dir)];
+    all.extend_from_slice(args);
+    parex(&all)
+}
+
 fn path(dir: &Path) -> &str {
     dir.to_str().unwrap()
 }
@@ -65,15 +72,7 @@ fn a_killed_devnet_restarts_at_a_whole_block() {
         killed_at > 0,
         "the devnet produced no block before the kill"
     );
-    let resumed = parex(&[
-        "devnet",
-        "--dir-path",
-        dir_path,
-        "--blocks",
-        "3",
-        "--txs-per-block",
-        "40",
-    ]);
+    let resumed = devnet(dir.path(), &["--blocks", "3", "--txs-per-block", "40"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert!(stdout(&resumed).contains("ok"));
     assert_eq!(topoheight(dir.path()), killed_at + 3);
@@ -91,17 +90,10 @@ fn a_killed_devnet_restarts_at_a_whole_block() {
 fn devnet_prints_a_summary_and_balance_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let dir_path = path(dir.path());
-    let run = parex(&[
-        "devnet",
-        "--dir-path",
-        dir_path,
-        "--blocks",
-        "3",
-        "--txs-per-block",
-        "25",
-        "--accounts",
-        "10",
-    ]);
+    let run = devnet(
+        dir.path(),
+        &["--blocks", "3", "--txs-per-block", "25", "--accounts", "10"],
+    );
     assert!(run.status.success(), "{}", stderr(&run));
     let out = stdout(&run);
     for needle in ["blocks:", "txs:", "TPS:", "3 parallel", "supply"] {
@@ -123,10 +115,10 @@ fn devnet_prints_a_summary_and_balance_reads_it() {
 fn bad_input_fails_clearly_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let dir_path = path(dir.path());
-    let bad_flag = parex(&["devnet", "--dir-path", dir_path, "--workload", "nope"]);
+    let bad_flag = devnet(dir.path(), &["--workload", "nope"]);
     assert!(!bad_flag.status.success());
     assert!(stderr(&bad_flag).contains("nope"));
-    let zero_threads = parex(&["devnet", "--dir-path", dir_path, "--execution-threads", "0"]);
+    let zero_threads = devnet(dir.path(), &["--execution-threads", "0"]);
     assert!(!zero_threads.status.success());
     assert!(
         stderr(&zero_threads).contains("execution_threads"),
@@ -141,7 +133,7 @@ fn bad_input_fails_clearly_and_changes_nothing() {
 
     let config = dir.path().join("parex.toml");
     std::fs::write(&config, "min_txs_for_parallel = \"many\"").unwrap();
-    let bad_config = parex(&["devnet", "--dir-path", dir_path, "--config", path(&config)]);
+    let bad_config = devnet(dir.path(), &["--config", path(&config)]);
     assert!(!bad_config.status.success());
     assert!(
         stderr(&bad_config).contains("invalid config file"),
@@ -149,7 +141,7 @@ fn bad_input_fails_clearly_and_changes_nothing() {
         stderr(&bad_config)
     );
 
-    let foreign = parex(&["devnet", "--dir-path", dir_path, "--blocks", "1"]);
+    let foreign = devnet(dir.path(), &["--blocks", "1"]);
     assert!(!foreign.status.success());
     assert!(
         stderr(&foreign).contains("not a Parex node database"),

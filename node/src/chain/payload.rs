@@ -1,8 +1,9 @@
 //! What a transaction does.
 
-use super::constants::{MAX_EXTRA_DATA_SIZE, MAX_MULTISIG_PARTICIPANTS, MAX_TRANSFER_OUTPUTS};
+use super::constants::{MAX_EXTRA_DATA_SIZE, MAX_TRANSFER_OUTPUTS};
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::crypto::{Hash, PublicKey};
+use crate::state::MultiSigConfig;
 
 /// One output of a `Transfers` payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,9 +102,7 @@ impl Encode for Payload {
                 participants,
             } => {
                 writer.u8(TAG_MULTISIG);
-                writer.u8(*threshold);
-                writer.len_u16(participants.len());
-                participants.iter().for_each(|key| key.encode(writer));
+                MultiSigConfig::encode_parts(writer, *threshold, participants);
             }
         }
     }
@@ -124,11 +123,10 @@ impl Decode for Payload {
                 amount: reader.u64("burn amount")?,
             }),
             TAG_MULTISIG => {
-                let threshold = reader.u8("multisig threshold")?;
-                let count = reader.len_u16("multisig participants", MAX_MULTISIG_PARTICIPANTS)?;
-                let participants = (0..count)
-                    .map(|_| PublicKey::decode(reader))
-                    .collect::<Result<_, _>>()?;
+                let MultiSigConfig {
+                    threshold,
+                    participants,
+                } = MultiSigConfig::decode(reader)?;
                 Ok(Payload::MultiSig {
                     threshold,
                     participants,

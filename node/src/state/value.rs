@@ -60,6 +60,36 @@ impl Value for StateValue {
     }
 }
 
+impl MultiSigConfig {
+    /// Encodes a configuration from its parts (the multisig payload shares
+    /// this encoding).
+    pub fn encode_parts(writer: &mut Writer, threshold: u8, participants: &[PublicKey]) {
+        writer.u8(threshold);
+        writer.len_u16(participants.len());
+        participants.iter().for_each(|key| key.encode(writer));
+    }
+}
+
+impl Encode for MultiSigConfig {
+    fn encode(&self, writer: &mut Writer) {
+        Self::encode_parts(writer, self.threshold, &self.participants);
+    }
+}
+
+impl Decode for MultiSigConfig {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let threshold = reader.u8("multisig threshold")?;
+        let count = reader.len_u16("multisig participants", MAX_MULTISIG_PARTICIPANTS)?;
+        let participants = (0..count)
+            .map(|_| PublicKey::decode(reader))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            threshold,
+            participants,
+        })
+    }
+}
+
 const TAG_AMOUNT: u8 = 0;
 const TAG_NONCE: u8 = 1;
 const TAG_MULTISIG: u8 = 2;
@@ -78,12 +108,7 @@ impl Encode for StateValue {
             }
             StateValue::MultiSig(config) => {
                 writer.u8(TAG_MULTISIG);
-                writer.u8(config.threshold);
-                writer.len_u16(config.participants.len());
-                config
-                    .participants
-                    .iter()
-                    .for_each(|key| key.encode(writer));
+                config.encode(writer);
             }
             StateValue::Asset => writer.u8(TAG_ASSET),
         }
@@ -95,17 +120,7 @@ impl Decode for StateValue {
         Ok(match reader.u8("state value")? {
             TAG_AMOUNT => StateValue::Amount(reader.u64("amount")?),
             TAG_NONCE => StateValue::Nonce(reader.u64("nonce")?),
-            TAG_MULTISIG => {
-                let threshold = reader.u8("multisig threshold")?;
-                let count = reader.len_u16("multisig participants", MAX_MULTISIG_PARTICIPANTS)?;
-                let participants = (0..count)
-                    .map(|_| PublicKey::decode(reader))
-                    .collect::<Result<_, _>>()?;
-                StateValue::MultiSig(MultiSigConfig {
-                    threshold,
-                    participants,
-                })
-            }
+            TAG_MULTISIG => StateValue::MultiSig(MultiSigConfig::decode(reader)?),
             TAG_ASSET => StateValue::Asset,
             tag => {
                 return Err(DecodeError::InvalidTag {
