@@ -73,5 +73,4 @@ impl ExecutionStats {
     pub fn reexecutions(&self) -> u64 {
         self.executions.saturating_sub(self.txns as u64)
     }
-
 }
