@@ -42,6 +42,8 @@ type Cell<V> = Arc<Mutex<Versions<V>>>;
 
 type Shard<K, V> = CachePadded<RwLock<HashMap<K, Cell<V>, RandomState>>>;
 
+type TxnSlot<K, V> = CachePadded<Mutex<TxnRecord<K, V>>>;
+
 /// The last incarnation's reads and writes of one transaction.
 #[derive(Debug)]
 struct TxnRecord<K, V> {
@@ -83,7 +85,7 @@ impl<K, V> Default for TxnRecord<K, V> {
 pub struct MvMemory<K, V> {
     shards: Box<[Shard<K, V>]>,
     hasher: RandomState,
-    txns: Box<[CachePadded<Mutex<TxnRecord<K, V>>>]>,
+    txns: Box<[TxnSlot<K, V>]>,
 }
 
 const SHARDS: usize = 128;
@@ -334,7 +336,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         &self,
         end: TxnIndex,
         mut base: impl FnMut(&K) -> Result<Option<V>, E>,
-    ) -> Result<(Vec<(K, V)>, Option<TxnIndex>), E> {
+    ) -> Result<FinalValues<K, V>, E> {
         let mut values = Vec::new();
         let mut first_overflow: Option<TxnIndex> = None;
         for shard in self.shards.iter() {
@@ -359,7 +361,10 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             }
         }
         values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok((values, first_overflow))
+        Ok(FinalValues {
+            values,
+            first_overflow,
+        })
     }
 
     /// The read set of the transaction's last recorded incarnation, as
@@ -373,6 +378,15 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     }
 }
 
+/// Every location's value after a prefix of the block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalValues<K, V> {
+    /// The locations the prefix wrote and their values, sorted by key.
+    pub values: Vec<(K, V)>,
+    /// The first transaction of the prefix whose delta overflowed.
+    pub first_overflow: Option<TxnIndex>,
+}
+
 /// A location's value after a prefix of the block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Materialized<V> {
@@ -380,4 +394,184 @@ pub struct Materialized<V> {
     pub value: Option<V>,
     /// The first transaction of the prefix whose delta here overflowed.
     pub first_overflow: Option<TxnIndex>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Memory = MvMemory<u32, u64>;
+
+    fn write(
+        memory: &Memory,
+        txn: TxnIndex,
+        inc: Incarnation,
+        writes: &[(u32, WriteOp<u64>)],
+    ) -> bool {
+        memory.record(txn, inc, &mut Vec::new(), writes.iter().cloned())
+    }
+
+    fn no_base(_: &u32) -> Result<Option<u64>, ()> {
+        Ok(None)
+    }
+
+    #[test]
+    fn a_read_sees_the_highest_lower_version_or_storage() {
+        let memory = Memory::new(4);
+        assert_eq!(memory.read(&1, 3, None), MvRead::Storage);
+        write(&memory, 0, 0, &[(1, WriteOp::Value(10))]);
+        write(&memory, 2, 0, &[(1, WriteOp::Value(20))]);
+        assert_eq!(memory.read(&1, 0, None), MvRead::Storage);
+        assert_eq!(
+            memory.read(&1, 1, None),
+            MvRead::Value(Some(10), ReadOrigin::Version(0, 0))
+        );
+        assert_eq!(
+            memory.read(&1, 2, None),
+            MvRead::Value(Some(10), ReadOrigin::Version(0, 0))
+        );
+        assert_eq!(
+            memory.read(&1, 3, None),
+            MvRead::Value(Some(20), ReadOrigin::Version(2, 0))
+        );
+    }
+
+    #[test]
+    fn an_aborted_incarnation_leaves_estimates_that_readers_wait_on() {
+        let memory = Memory::new(3);
+        write(&memory, 0, 0, &[(1, WriteOp::Value(10))]);
+        memory.convert_writes_to_estimates(0);
+        assert_eq!(memory.read(&1, 2, None), MvRead::Dependency(0));
+        // The next incarnation replaces the estimate.
+        write(&memory, 0, 1, &[(1, WriteOp::Value(11))]);
+        assert_eq!(
+            memory.read(&1, 2, None),
+            MvRead::Value(Some(11), ReadOrigin::Version(0, 1))
+        );
+    }
+
+    #[test]
+    fn recording_replaces_the_previous_write_set_and_reports_new_locations() {
+        let memory = Memory::new(2);
+        assert!(write(
+            &memory,
+            0,
+            0,
+            &[(1, WriteOp::Value(1)), (2, WriteOp::Value(2))]
+        ));
+        // Same locations: nothing new.
+        assert!(!write(
+            &memory,
+            0,
+            1,
+            &[(2, WriteOp::Value(3)), (1, WriteOp::Value(4))]
+        ));
+        // Location 2 is no longer written: its version is removed.
+        assert!(!write(&memory, 0, 2, &[(1, WriteOp::Value(5))]));
+        assert_eq!(memory.read(&2, 1, None), MvRead::Storage);
+        assert!(write(&memory, 0, 3, &[(3, WriteOp::Value(6))]));
+        assert_eq!(memory.read(&1, 1, None), MvRead::Storage);
+    }
+
+    #[test]
+    fn validation_fails_when_a_read_would_see_another_version() {
+        let memory = Memory::new(3);
+        let mut reads = vec![ReadDescriptor {
+            key: 1,
+            origin: ReadOrigin::Storage,
+        }];
+        memory.record(2, 0, &mut reads, []);
+        assert_eq!(memory.validate_read_set(2, no_base), Ok(true));
+        // A lower transaction now writes what transaction 2 read from storage.
+        write(&memory, 1, 0, &[(1, WriteOp::Value(1))]);
+        assert_eq!(memory.validate_read_set(2, no_base), Ok(false));
+
+        let mut reads = vec![ReadDescriptor {
+            key: 1,
+            origin: ReadOrigin::Version(1, 0),
+        }];
+        memory.record(2, 1, &mut reads, []);
+        assert_eq!(memory.validate_read_set(2, no_base), Ok(true));
+        // Same location, new incarnation: stale.
+        write(&memory, 1, 1, &[(1, WriteOp::Value(1))]);
+        assert_eq!(memory.validate_read_set(2, no_base), Ok(false));
+        // An estimate is never valid.
+        let mut reads = vec![ReadDescriptor {
+            key: 1,
+            origin: ReadOrigin::Version(1, 1),
+        }];
+        memory.record(2, 2, &mut reads, []);
+        memory.convert_writes_to_estimates(1);
+        assert_eq!(memory.validate_read_set(2, no_base), Ok(false));
+    }
+
+    #[test]
+    fn deltas_resolve_over_the_value_below_or_the_base_value() {
+        let memory = Memory::new(4);
+        write(&memory, 0, 0, &[(1, WriteOp::Delta(5))]);
+        write(&memory, 1, 0, &[(1, WriteOp::Delta(-2))]);
+        assert_eq!(memory.read(&1, 2, None), MvRead::NeedsBase);
+        assert_eq!(
+            memory.read(&1, 2, Some(&Some(100))),
+            MvRead::Value(Some(103), ReadOrigin::Resolved(Some(103)))
+        );
+        write(&memory, 2, 0, &[(1, WriteOp::Value(7))]);
+        write(&memory, 3, 0, &[(1, WriteOp::Delta(1))]);
+        assert_eq!(
+            memory.read(&1, 3, None),
+            MvRead::Value(Some(7), ReadOrigin::Version(2, 0))
+        );
+        assert_eq!(
+            memory.read(&1, 4, None),
+            MvRead::Value(Some(8), ReadOrigin::Resolved(Some(8)))
+        );
+    }
+
+    #[test]
+    fn delta_writers_do_not_invalidate_each_other_but_invalidate_readers() {
+        let memory = Memory::new(3);
+        write(&memory, 0, 0, &[(1, WriteOp::Delta(1))]);
+        write(&memory, 1, 0, &[(1, WriteOp::Delta(1))]);
+        let base = |_: &u32| Ok::<_, ()>(Some(10));
+        assert_eq!(memory.validate_read_set(1, base), Ok(true));
+        let mut reads = vec![ReadDescriptor {
+            key: 1,
+            origin: ReadOrigin::Resolved(Some(12)),
+        }];
+        memory.record(2, 0, &mut reads, []);
+        assert_eq!(memory.validate_read_set(2, base), Ok(true));
+        write(&memory, 0, 1, &[(1, WriteOp::Delta(2))]);
+        assert_eq!(memory.validate_read_set(2, base), Ok(false));
+    }
+
+    #[test]
+    fn materialize_sorts_applies_deltas_and_reports_the_first_overflow() {
+        let memory = Memory::new(4);
+        write(
+            &memory,
+            0,
+            0,
+            &[(9, WriteOp::Value(1)), (3, WriteOp::Delta(2))],
+        );
+        write(&memory, 1, 0, &[(5, WriteOp::Value(u64::MAX))]);
+        write(&memory, 2, 0, &[(5, WriteOp::Delta(1))]);
+        write(&memory, 3, 0, &[(3, WriteOp::Delta(1))]);
+        let all = memory.materialize(4, |_| Ok::<_, ()>(Some(10))).unwrap();
+        assert_eq!(all.values, vec![(3, 13), (5, u64::MAX), (9, 1)]);
+        assert_eq!(all.first_overflow, Some(2));
+        let prefix = memory.materialize(2, |_| Ok::<_, ()>(None)).unwrap();
+        assert_eq!(prefix.values, vec![(3, 2), (5, u64::MAX), (9, 1)]);
+        assert_eq!(prefix.first_overflow, None);
+        let below = memory
+            .value_below(&3, 1, |_| Ok::<_, ()>(Some(10)))
+            .unwrap();
+        assert_eq!(
+            below,
+            Some(Materialized {
+                value: Some(12),
+                first_overflow: None
+            })
+        );
+        assert_eq!(memory.value_below(&5, 1, no_base).unwrap(), None);
+    }
 }

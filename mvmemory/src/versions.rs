@@ -50,13 +50,10 @@ pub(crate) enum Lookup<'a, V> {
 /// Applies `deltas` in order on `start`. A delta that does not fit is
 /// skipped (its transaction will be reverted) and reported as the first
 /// overflow, by the index of the transaction that wrote it.
-pub(crate) fn apply_deltas<'a, V: Value>(
+pub(crate) fn apply_deltas<'a, V: Value + 'a>(
     mut current: Option<V>,
     deltas: impl Iterator<Item = (&'a TxnIndex, &'a Entry<V>)>,
-) -> (Option<V>, Option<TxnIndex>)
-where
-    V: 'a,
-{
+) -> (Option<V>, Option<TxnIndex>) {
     let mut first_overflow = None;
     for (txn_idx, entry) in deltas {
         if let EntryData::Delta(delta) = entry.data {

@@ -313,3 +313,130 @@ impl Scheduler {
         self.decrease_cnt.fetch_add(1, SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(txn_idx: TxnIndex, incarnation: Incarnation) -> Version {
+        Version {
+            txn_idx,
+            incarnation,
+        }
+    }
+
+    #[test]
+    fn executes_every_transaction_then_validates_each_then_is_done() {
+        let scheduler = Scheduler::new(2);
+        assert_eq!(scheduler.next_task(), Some(Task::Execute(v(0, 0))));
+        assert_eq!(scheduler.next_task(), Some(Task::Execute(v(1, 0))));
+        assert!(!scheduler.done());
+        assert_eq!(scheduler.finish_execution(v(0, 0), true), None);
+        assert_eq!(scheduler.next_task(), Some(Task::Validate(v(0, 0))));
+        assert_eq!(scheduler.finish_validation(0, false), None);
+        assert_eq!(scheduler.finish_execution(v(1, 0), true), None);
+        assert!(!scheduler.done());
+        assert_eq!(scheduler.next_task(), Some(Task::Validate(v(1, 0))));
+        assert_eq!(scheduler.finish_validation(1, false), None);
+        assert_eq!(scheduler.next_task(), None);
+        assert!(scheduler.done());
+    }
+
+    #[test]
+    fn an_empty_block_is_done_at_once() {
+        assert!(Scheduler::new(0).done());
+        assert_eq!(Scheduler::new(0).next_task(), None);
+    }
+
+    #[test]
+    fn a_dependency_suspends_until_the_blocking_transaction_finishes() {
+        let scheduler = Scheduler::new(2);
+        assert_eq!(scheduler.next_task(), Some(Task::Execute(v(0, 0))));
+        // The validation index passes 0, still executing, on the way.
+        assert_eq!(scheduler.next_task(), Some(Task::Execute(v(1, 0))));
+        assert!(scheduler.add_dependency(1, 0));
+        assert_eq!(scheduler.status(1), (0, TxnStatus::Aborting));
+        // Finishing 0 resumes 1 with its next incarnation; 0's validation is
+        // handed straight back, since the validation index already passed it.
+        assert_eq!(
+            scheduler.finish_execution(v(0, 0), false),
+            Some(Task::Validate(v(0, 0)))
+        );
+        assert_eq!(scheduler.status(1), (1, TxnStatus::ReadyToExecute));
+        assert_eq!(scheduler.finish_validation(0, false), None);
+        assert_eq!(scheduler.next_task(), Some(Task::Execute(v(1, 1))));
+        // A dependency on an executed transaction is refused: read again.
+        assert!(!scheduler.add_dependency(1, 0));
+    }
+
+    #[test]
+    fn a_failed_validation_aborts_once_and_reexecutes() {
+        let scheduler = Scheduler::new(3);
+        for i in 0..3 {
+            assert_eq!(scheduler.next_task(), Some(Task::Execute(v(i, 0))));
+        }
+        assert_eq!(
+            scheduler.finish_execution(v(0, 0), false),
+            Some(Task::Validate(v(0, 0)))
+        );
+        assert_eq!(
+            scheduler.finish_execution(v(1, 0), false),
+            Some(Task::Validate(v(1, 0)))
+        );
+        assert_eq!(scheduler.finish_execution(v(2, 0), false), None);
+        assert_eq!(scheduler.finish_validation(0, false), None);
+        assert!(scheduler.try_validation_abort(v(1, 0)));
+        assert!(!scheduler.try_validation_abort(v(1, 0)), "aborted twice");
+        // The aborting worker re-executes at once: the execution index passed it.
+        assert_eq!(
+            scheduler.finish_validation(1, true),
+            Some(Task::Execute(v(1, 1)))
+        );
+        assert_eq!(scheduler.next_task(), Some(Task::Validate(v(2, 0))));
+        assert_eq!(scheduler.finish_validation(2, false), None);
+        assert!(!scheduler.done());
+        assert_eq!(
+            scheduler.finish_execution(v(1, 1), false),
+            Some(Task::Validate(v(1, 1)))
+        );
+        assert_eq!(scheduler.finish_validation(1, false), None);
+        assert_eq!(scheduler.next_task(), None);
+        assert!(scheduler.done());
+    }
+
+    #[test]
+    fn writing_a_new_location_revalidates_from_the_writer() {
+        let scheduler = Scheduler::new(2);
+        assert_eq!(scheduler.next_task(), Some(Task::Execute(v(0, 0))));
+        assert_eq!(scheduler.finish_execution(v(0, 0), false), None);
+        assert_eq!(scheduler.next_task(), Some(Task::Validate(v(0, 0))));
+        assert_eq!(scheduler.next_task(), Some(Task::Execute(v(1, 0))));
+        assert_eq!(scheduler.finish_execution(v(1, 0), false), None);
+        assert_eq!(scheduler.next_task(), Some(Task::Validate(v(1, 0))));
+        assert_eq!(scheduler.finish_validation(1, false), None);
+        // The held validation of 0 fails.
+        assert!(scheduler.try_validation_abort(v(0, 0)));
+        assert_eq!(
+            scheduler.finish_validation(0, true),
+            Some(Task::Execute(v(0, 1)))
+        );
+        // Incarnation 1 of 0 wrote somewhere new: no direct validation task,
+        // the validation index goes back to 0 instead, and 1 is validated
+        // again (the wave).
+        assert_eq!(scheduler.finish_execution(v(0, 1), true), None);
+        assert_eq!(scheduler.next_task(), Some(Task::Validate(v(0, 1))));
+        assert_eq!(scheduler.finish_validation(0, false), None);
+        assert_eq!(scheduler.next_task(), Some(Task::Validate(v(1, 0))));
+        assert_eq!(scheduler.finish_validation(1, false), None);
+        assert_eq!(scheduler.next_task(), None);
+    }
+
+    #[test]
+    fn halt_stops_handing_out_tasks() {
+        let scheduler = Scheduler::new(10);
+        assert!(scheduler.next_task().is_some());
+        scheduler.halt();
+        assert!(scheduler.done());
+        assert_eq!(scheduler.next_task(), None);
+    }
+}

@@ -8,7 +8,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use parex_mvmemory::{MvMemory, ReadDescriptor};
+use parex_mvmemory::{FinalValues, MvMemory, ReadDescriptor};
 use parex_scheduler::{Scheduler, Task, Version};
 use parex_sync::{CachePadded, Mutex};
 
@@ -31,6 +31,9 @@ enum IncarnationResult<O> {
     /// turns out to be the final one.
     Failed(BlockError),
 }
+
+/// Where the last finished incarnation of a transaction leaves its result.
+type ResultSlot<O> = CachePadded<Mutex<Option<IncarnationResult<O>>>>;
 
 /// Counters one worker keeps to itself and adds to the block's at the end,
 /// so that counting costs no shared write on the hot path.
@@ -56,7 +59,7 @@ pub struct ParallelBlock<'a, VM: Vm, S> {
     storage: &'a S,
     memory: MvMemory<VM::Key, VM::Value>,
     scheduler: Scheduler,
-    results: Box<[CachePadded<Mutex<Option<IncarnationResult<VM::Output>>>>]>,
+    results: Box<[ResultSlot<VM::Output>]>,
     /// The first error that stops the whole block (storage, engine bug).
     abort: Mutex<Option<BlockError>>,
     counters: Mutex<WorkerCounters>,
@@ -238,7 +241,10 @@ where
         }
         let block_size = self.txns.len();
         let storage = self.storage;
-        let (final_values, first_overflow) = self
+        let FinalValues {
+            values: final_values,
+            first_overflow,
+        } = self
             .memory
             .materialize(block_size, |key| storage.get(key))
             .map_err(|error| storage_error_at(block_size, error))?;
@@ -289,10 +295,11 @@ where
         let mut run = SequentialRun::new(block_size - exact_until);
         run.execute(self.vm, &self.txns[exact_until..], exact_until, &prefix)?;
         outcomes.append(&mut run.outcomes);
-        let (mut final_values, _) = self
+        let mut final_values = self
             .memory
             .materialize(exact_until, |key| storage.get(key))
-            .map_err(|error| storage_error_at(exact_until, error))?;
+            .map_err(|error| storage_error_at(exact_until, error))?
+            .values;
         final_values.retain(|(key, _)| !run.written.contains_key(key));
         final_values.extend(run.written);
         final_values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
