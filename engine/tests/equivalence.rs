@@ -115,11 +115,20 @@ struct Block {
     txns: Vec<Program>,
     storage: HashMap<u64, u64>,
     threads: usize,
+    /// Whether heavy contention may halt the block and finish it
+    /// sequentially (both ways must give the sequential result).
+    fallback: bool,
 }
 
 fn block() -> impl Strategy<Value = Block> {
-    (shape(), 2u64..=1000, 0usize..=500, 1usize..=4)
-        .prop_flat_map(|(shape, keys, size, threads)| {
+    (
+        shape(),
+        2u64..=1000,
+        0usize..=500,
+        1usize..=4,
+        any::<bool>(),
+    )
+        .prop_flat_map(|(shape, keys, size, threads, fallback)| {
             let txns: Vec<_> = (0..size as u64)
                 .map(|idx| prop::collection::vec(op(shape, keys, idx), 1..6).prop_map(Program))
                 .collect();
@@ -133,23 +142,34 @@ fn block() -> impl Strategy<Value = Block> {
                 },
                 0..(keys as usize).min(64),
             );
-            (Just(shape), txns, storage, Just(threads))
+            (Just(shape), txns, storage, Just((threads, fallback)))
         })
-        .prop_map(|(shape, txns, storage, threads)| Block {
+        .prop_map(|(shape, txns, storage, (threads, fallback))| Block {
             shape,
             txns,
             storage,
             threads,
+            fallback,
         })
 }
 
-fn executor(threads: usize) -> &'static ParallelExecutor {
+/// Executors are built once: their worker pools are reused by every case,
+/// as a node reuses its executor for every block.
+fn executor(threads: usize, fallback: bool) -> &'static ParallelExecutor {
     static EXECUTORS: OnceLock<Vec<ParallelExecutor>> = OnceLock::new();
     &EXECUTORS.get_or_init(|| {
-        (1..=4)
-            .map(|threads| ParallelExecutor::new(threads).unwrap())
+        [false, true]
+            .into_iter()
+            .flat_map(|fallback| {
+                (1..=4).map(move |threads| {
+                    ParallelExecutor::new(threads)
+                        .unwrap()
+                        .with_min_txns_per_worker(0)
+                        .with_contention_fallback(fallback)
+                })
+            })
             .collect()
-    })[threads - 1]
+    })[usize::from(fallback) * 4 + threads - 1]
 }
 
 fn cases() -> u32 {
@@ -166,7 +186,14 @@ proptest! {
     fn parallel_equals_sequential(block in block()) {
         quiet_program_panics();
         let expected = effect(&SequentialExecutor, &block.txns, &block.storage);
-        let actual = effect(executor(block.threads), &block.txns, &block.storage);
-        prop_assert_eq!(actual, expected, "shape {:?}, {} threads", block.shape, block.threads);
+        let actual = effect(executor(block.threads, block.fallback), &block.txns, &block.storage);
+        prop_assert_eq!(
+            actual,
+            expected,
+            "shape {:?}, {} threads, fallback {}",
+            block.shape,
+            block.threads,
+            block.fallback
+        );
     }
 }

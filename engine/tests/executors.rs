@@ -10,7 +10,9 @@ use parex_engine::{BlockError, Executor, ParallelExecutor, SequentialExecutor, T
 fn both(txns: &[Program], storage: &HashMap<u64, u64>) -> common::Effect {
     let sequential = effect(&SequentialExecutor, txns, storage);
     for threads in 1..=4 {
-        let parallel = ParallelExecutor::new(threads).unwrap();
+        let parallel = ParallelExecutor::new(threads)
+            .unwrap()
+            .with_min_txns_per_worker(0);
         for _ in 0..3 {
             assert_eq!(
                 effect(&parallel, txns, storage),
@@ -31,7 +33,9 @@ fn twenty_non_conflicting_transactions() {
     let (outcomes, values) = both(&txns, &storage).unwrap();
     assert_eq!(outcomes.len(), 20);
     assert_eq!(values.len(), 20);
-    let executor = ParallelExecutor::new(2).unwrap();
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
     let stats = executor.execute(&ProgramVm, &txns, &storage).unwrap().stats;
     assert_eq!(stats.validation_failures, 0, "{stats:?}");
     assert_eq!(stats.reexecutions(), 0, "{stats:?}");
@@ -143,14 +147,18 @@ fn a_hundred_thousand_transactions() {
         })
         .collect();
     let sequential = effect(&SequentialExecutor, &txns, &HashMap::new());
-    let parallel = ParallelExecutor::new(4).unwrap();
+    let parallel = ParallelExecutor::new(4)
+        .unwrap()
+        .with_min_txns_per_worker(0);
     assert_eq!(effect(&parallel, &txns, &HashMap::new()), sequential);
 }
 
 #[test]
 fn the_executor_survives_a_failed_block() {
     quiet_program_panics();
-    let executor = ParallelExecutor::new(2).unwrap();
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
     let bad = vec![Program(vec![Op::PanicIf { key: 1, modulus: 1 }]); 8];
     assert!(executor
         .execute(&ProgramVm, &bad, &HashMap::<u64, u64>::new())
@@ -168,3 +176,45 @@ fn zero_threads_is_refused() {
 
 #[allow(dead_code)]
 fn assert_vm_is_sync<T: Vm>() {}
+
+#[test]
+fn a_dependent_block_is_finished_sequentially_keeping_the_validated_prefix() {
+    // Every transaction reads what the one before it wrote. Whether (and
+    // where) contention halts the block depends on the interleaving; the
+    // result never does. Over a few long runs the two workers overlap and
+    // the fallback fires.
+    let txns: Vec<_> = (0..10_000u64)
+        .map(|i| Program(vec![Op::Read(i), Op::Write(i + 1, 1)]))
+        .collect();
+    let storage = HashMap::from([(0, 1)]);
+    let sequential = effect(&SequentialExecutor, &txns, &storage);
+    let executor = ParallelExecutor::new(2).unwrap();
+    let mut fell_back = 0;
+    for _ in 0..5 {
+        let output = executor.execute(&ProgramVm, &txns, &storage).unwrap();
+        assert_eq!(Ok((output.outcomes, output.final_values)), sequential);
+        fell_back += usize::from(output.stats.sequential_fallback_from.is_some());
+    }
+    assert!(
+        fell_back > 0,
+        "contention never halted a fully dependent block"
+    );
+}
+
+#[test]
+fn a_block_too_small_for_two_workers_runs_sequentially() {
+    let txns = vec![Program(vec![Op::Write(1, 1)]); 20];
+    let executor = ParallelExecutor::new(2).unwrap();
+    let stats = executor
+        .execute(&ProgramVm, &txns, &HashMap::<u64, u64>::new())
+        .unwrap()
+        .stats;
+    assert_eq!(stats.sequential_fallback_from, Some(0));
+    assert_eq!(stats.validations, 0);
+    let big = vec![Program(vec![Op::Write(1, 1)]); 200];
+    let stats = executor
+        .execute(&ProgramVm, &big, &HashMap::<u64, u64>::new())
+        .unwrap()
+        .stats;
+    assert_eq!(stats.workers, 2);
+}

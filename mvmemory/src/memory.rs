@@ -1,17 +1,17 @@
 //! [`MvMemory`]: every location's versions, and every transaction's last read
 //! and write sets.
 
-use std::collections::HashMap;
-
 use ahash::RandomState;
-use parex_sync::{Arc, CachePadded, Mutex, RwLock};
+use hashbrown::HashTable;
+use parex_sync::{CachePadded, Mutex, RwLock};
+use smallvec::SmallVec;
 
 use crate::read_set::{ReadDescriptor, ReadOrigin};
 use crate::versions::{Entry, EntryData, Lookup, Versions};
 use crate::{Delta, Incarnation, Key, TxnIndex, Value};
 
-/// A value to be written by an incarnation: what
-/// [`MvMemory::record`] takes for each location of a write set.
+/// A value to be written by an incarnation: what [`MvMemory::record`] takes
+/// for each location of a write set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp<V> {
     /// Sets the location.
@@ -28,38 +28,43 @@ pub enum MvRead<V> {
     /// The value, and where it came from (record it in the read set).
     Value(Option<V>, ReadOrigin<V>),
     /// Lower transactions added deltas to the location with nothing below
-    /// them: read the base storage's value and call
-    /// [`MvMemory::read`] again with it.
+    /// them: read the base storage's value and call [`MvMemory::read`] again
+    /// with it.
     NeedsBase,
     /// The version to read is an ESTIMATE of this lower transaction, whose
     /// next incarnation will probably rewrite it: wait for it.
     Dependency(TxnIndex),
 }
 
-/// The versions of one location, shared between the map and the write lists
-/// of the transactions that wrote there.
-type Cell<V> = Arc<Mutex<Versions<V>>>;
+/// One location in a shard: its key, the key's hash (kept for rehashing),
+/// and its versions.
+#[derive(Debug)]
+struct Slot<K, V> {
+    hash: u64,
+    key: K,
+    versions: Mutex<Versions<V>>,
+}
 
-type Shard<K, V> = CachePadded<RwLock<HashMap<K, Cell<V>, RandomState>>>;
+type Shard<K, V> = CachePadded<RwLock<HashTable<Slot<K, V>>>>;
 
 type TxnSlot<K, V> = CachePadded<Mutex<TxnRecord<K, V>>>;
+
+/// The locations a transaction wrote, with their hashes, sorted by key.
+/// Small transactions keep them inline: recording allocates nothing.
+type WriteList<K> = SmallVec<[(K, u64); 4]>;
 
 /// The last incarnation's reads and writes of one transaction.
 #[derive(Debug)]
 struct TxnRecord<K, V> {
-    reads: Vec<ReadDescriptor<K, V>>,
-    /// Sorted by key.
-    writes: Vec<(K, Cell<V>)>,
-    /// Scratch space for the next write list, kept for its capacity.
-    spare: Vec<(K, Cell<V>)>,
+    reads: SmallVec<[ReadDescriptor<K, V>; 4]>,
+    writes: WriteList<K>,
 }
 
 impl<K, V> Default for TxnRecord<K, V> {
     fn default() -> Self {
         Self {
-            reads: Vec::new(),
-            writes: Vec::new(),
-            spare: Vec::new(),
+            reads: SmallVec::new(),
+            writes: SmallVec::new(),
         }
     }
 }
@@ -70,17 +75,21 @@ impl<K, V> Default for TxnRecord<K, V> {
 /// - a location's versions hold at most one entry per transaction: the one
 ///   written by the transaction's last recorded incarnation (or its ESTIMATE
 ///   after an abort);
-/// - a transaction's `writes` list names exactly the locations where it has
-///   an entry, so stale entries are removed when a later incarnation stops
+/// - a transaction's write list names exactly the locations where it has an
+///   entry, so stale entries are removed when a later incarnation stops
 ///   writing there;
 /// - locks are taken in the order transaction record → shard → location, and
-///   never the other way round, so no two operations deadlock.
+///   never the other way round, so no two operations deadlock;
+/// - a location, once created, stays for the whole block (possibly with no
+///   versions), so a shard only ever grows.
 ///
-/// Locations live in a fixed number of shards, each a `HashMap` behind a
+/// Locations live in a fixed number of shards, each a hash table behind a
 /// read-write lock: a read takes one shard's lock in shared mode and one
-/// location's mutex, never a global lock. (A lock-free skip list would serve
-/// too, but cannot run under loom; the shards keep the code the loom tests
-/// check identical to the code that runs.)
+/// location's mutex, never a global lock, and hashes the key once. A
+/// location's versions live inline in the table (no allocation, no
+/// reference count per location). A lock-free skip list would serve too, but
+/// cannot run under loom; the shards keep the code the loom tests check
+/// identical to the code that runs.
 #[derive(Debug)]
 pub struct MvMemory<K, V> {
     shards: Box<[Shard<K, V>]>,
@@ -93,22 +102,16 @@ const SHARDS: usize = 128;
 impl<K: Key, V: Value> MvMemory<K, V> {
     /// Memory for a block of `block_size` transactions.
     pub fn new(block_size: usize) -> Self {
-        let hasher = RandomState::new();
-        let per_shard = block_size.div_ceil(SHARDS) * 2;
+        let per_shard = block_size.div_ceil(SHARDS) * 4;
         let shards = (0..SHARDS)
-            .map(|_| {
-                CachePadded::new(RwLock::new(HashMap::with_capacity_and_hasher(
-                    per_shard,
-                    hasher.clone(),
-                )))
-            })
+            .map(|_| CachePadded::new(RwLock::new(HashTable::with_capacity(per_shard))))
             .collect();
         let txns = (0..block_size)
             .map(|_| CachePadded::new(Mutex::new(TxnRecord::default())))
             .collect();
         Self {
             shards,
-            hasher,
+            hasher: RandomState::new(),
             txns,
         }
     }
@@ -118,50 +121,69 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         self.txns.len()
     }
 
-    fn shard(&self, key: &K) -> &Shard<K, V> {
-        let hash = self.hasher.hash_one(key);
-        // The high bits: the shard's own map uses the low ones.
+    fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn shard(&self, hash: u64) -> &Shard<K, V> {
+        // The top bits: the table itself uses the low ones.
         &self.shards[(hash >> 57) as usize % SHARDS]
     }
 
-    /// The location's versions, creating them if needed.
-    fn cell(&self, key: &K) -> Cell<V> {
-        let shard = self.shard(key);
-        if let Some(cell) = shard.read().get(key) {
-            return Arc::clone(cell);
-        }
-        let mut map = shard.write();
-        Arc::clone(
-            map.entry(key.clone())
-                .or_insert_with(|| Arc::new(Mutex::new(Versions::new()))),
-        )
+    /// Calls `f` with the location's versions, if it exists.
+    fn with_versions<R>(&self, key: &K, hash: u64, f: impl FnOnce(&Versions<V>) -> R) -> Option<R> {
+        let table = self.shard(hash).read();
+        let slot = table.find(hash, |slot| slot.key == *key)?;
+        let versions = slot.versions.lock();
+        Some(f(&versions))
     }
 
-    /// Calls `f` with the location's versions, if any transaction wrote it.
-    fn with_versions<R>(&self, key: &K, f: impl FnOnce(&Versions<V>) -> R) -> Option<R> {
-        let shard = self.shard(key).read();
-        let cell = shard.get(key)?;
-        let versions = cell.lock();
-        Some(f(&versions))
+    /// Calls `f` with the location's versions, creating the location first
+    /// if `create` is set.
+    fn update_versions(&self, key: &K, hash: u64, create: bool, f: impl FnOnce(&mut Versions<V>)) {
+        let shard = self.shard(hash);
+        {
+            let table = shard.read();
+            if let Some(slot) = table.find(hash, |slot| slot.key == *key) {
+                f(&mut slot.versions.lock());
+                return;
+            }
+        }
+        if !create {
+            return;
+        }
+        let mut table = shard.write();
+        let slot = table
+            .entry(hash, |slot| slot.key == *key, |slot| slot.hash)
+            .or_insert_with(|| Slot {
+                hash,
+                key: key.clone(),
+                versions: Mutex::new(Versions::new()),
+            });
+        f(&mut slot.get().versions.lock());
     }
 
     /// What transaction `txn_idx` reads at `key`: the highest version written
     /// by a lower transaction. `base` is the base storage's value, needed only
     /// after [`MvRead::NeedsBase`].
     pub fn read(&self, key: &K, txn_idx: TxnIndex, base: Option<&Option<V>>) -> MvRead<V> {
-        self.with_versions(key, |versions| match versions.lookup(txn_idx, base) {
-            Lookup::Storage => MvRead::Storage,
-            Lookup::Version {
-                txn_idx,
-                incarnation,
-                value,
-            } => MvRead::Value(
-                Some(value.clone()),
-                ReadOrigin::Version(txn_idx, incarnation),
-            ),
-            Lookup::Resolved(value) => MvRead::Value(value.clone(), ReadOrigin::Resolved(value)),
-            Lookup::NeedsBase => MvRead::NeedsBase,
-            Lookup::Dependency(blocking) => MvRead::Dependency(blocking),
+        self.with_versions(key, self.hash(key), |versions| {
+            match versions.lookup(txn_idx, base) {
+                Lookup::Storage => MvRead::Storage,
+                Lookup::Version {
+                    txn_idx,
+                    incarnation,
+                    value,
+                } => MvRead::Value(
+                    Some(value.clone()),
+                    ReadOrigin::Version(txn_idx, incarnation),
+                ),
+                Lookup::Resolved(value) => {
+                    MvRead::Value(value.clone(), ReadOrigin::Resolved(value))
+                }
+                Lookup::NeedsBase => MvRead::NeedsBase,
+                Lookup::Dependency(blocking) => MvRead::Dependency(blocking),
+            }
         })
         .unwrap_or(MvRead::Storage)
     }
@@ -169,8 +191,8 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// Records what incarnation `incarnation` of `txn_idx` read and wrote,
     /// replacing its previous incarnation's writes.
     ///
-    /// `writes` must hold each key once. `reads` is taken (the vector left in
-    /// its place is the previous read set, cleared, kept for its capacity).
+    /// `writes` must hold each key once. `reads` is drained (its capacity
+    /// stays with the caller, for the next incarnation).
     /// Returns whether the incarnation wrote a location the previous one did
     /// not: then transactions above may have read past it, and the scheduler
     /// must revalidate them.
@@ -183,29 +205,23 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     ) -> bool {
         let mut record = self.txns[txn_idx].lock();
         let record = &mut *record;
-        std::mem::swap(&mut record.reads, reads);
-        reads.clear();
+        record.reads.clear();
+        record.reads.extend(reads.drain(..));
 
-        let mut next = std::mem::take(&mut record.spare);
-        next.clear();
-        for (key, value) in writes {
-            let cell = match record.writes.binary_search_by(|(k, _)| k.cmp(&key)) {
-                Ok(i) => Arc::clone(&record.writes[i].1),
-                Err(_) => self.cell(&key),
-            };
-            let data = match value {
+        let mut next = WriteList::new();
+        for (key, op) in writes {
+            let hash = self.hash(&key);
+            let data = match op {
                 WriteOp::Value(value) => EntryData::Value(value),
                 WriteOp::Delta(delta) => EntryData::Delta(delta),
             };
-            cell.lock().entries.insert(
-                txn_idx,
-                Entry {
-                    incarnation,
-                    estimate: false,
-                    data,
-                },
-            );
-            next.push((key, cell));
+            let entry = Entry {
+                incarnation,
+                estimate: false,
+                data,
+            };
+            self.update_versions(&key, hash, true, |versions| versions.insert(txn_idx, entry));
+            next.push((key, hash));
         }
         next.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
@@ -214,20 +230,18 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         let mut wrote_new_location = false;
         let mut previous = record.writes.iter().peekable();
         for (key, _) in &next {
-            while let Some((old_key, old_cell)) = previous.next_if(|(k, _)| k < key) {
-                let _ = old_key;
-                old_cell.lock().entries.remove(&txn_idx);
+            while let Some((old_key, old_hash)) = previous.next_if(|(k, _)| k < key) {
+                self.update_versions(old_key, *old_hash, false, |v| v.remove(txn_idx));
             }
             if previous.next_if(|(k, _)| k == key).is_none() {
                 wrote_new_location = true;
             }
         }
-        for (_, old_cell) in previous {
-            old_cell.lock().entries.remove(&txn_idx);
+        for (old_key, old_hash) in previous {
+            self.update_versions(old_key, *old_hash, false, |v| v.remove(txn_idx));
         }
 
-        record.spare = std::mem::replace(&mut record.writes, next);
-        record.spare.clear();
+        record.writes = next;
         wrote_new_location
     }
 
@@ -236,10 +250,8 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// the same locations.
     pub fn convert_writes_to_estimates(&self, txn_idx: TxnIndex) {
         let record = self.txns[txn_idx].lock();
-        for (_, cell) in &record.writes {
-            if let Some(entry) = cell.lock().entries.get_mut(&txn_idx) {
-                entry.estimate = true;
-            }
+        for (key, hash) in &record.writes {
+            self.update_versions(key, *hash, false, |v| v.mark_estimate(txn_idx));
         }
     }
 
@@ -255,11 +267,12 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     ) -> Result<bool, E> {
         let record = self.txns[txn_idx].lock();
         for read in &record.reads {
-            let valid = match self.still_reads(&read.key, txn_idx, &read.origin, None) {
+            let hash = self.hash(&read.key);
+            let valid = match self.still_reads(&read.key, hash, txn_idx, &read.origin, None) {
                 Some(valid) => valid,
                 None => {
                     let base_value = base(&read.key)?;
-                    self.still_reads(&read.key, txn_idx, &read.origin, Some(&base_value))
+                    self.still_reads(&read.key, hash, txn_idx, &read.origin, Some(&base_value))
                         .unwrap_or(false)
                 }
             };
@@ -275,11 +288,12 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     fn still_reads(
         &self,
         key: &K,
+        hash: u64,
         txn_idx: TxnIndex,
         origin: &ReadOrigin<V>,
         base: Option<&Option<V>>,
     ) -> Option<bool> {
-        let verdict = self.with_versions(key, |versions| {
+        let verdict = self.with_versions(key, hash, |versions| {
             match (versions.lookup(txn_idx, base), origin) {
                 (Lookup::Storage, ReadOrigin::Storage) => Some(true),
                 (
@@ -299,8 +313,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     }
 
     /// The value of `key` after every transaction below `end` (all of which
-    /// must have finished), and whether any of them wrote it; with the first
-    /// of them whose delta there overflowed.
+    /// must have finished); `None` if none of them wrote it.
     ///
     /// `base` reads the base storage when the location's lowest version is a
     /// delta.
@@ -310,28 +323,78 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         end: TxnIndex,
         base: impl FnOnce(&K) -> Result<Option<V>, E>,
     ) -> Result<Option<Materialized<V>>, E> {
+        let hash = self.hash(key);
         let needs_base = self
-            .with_versions(key, |versions| versions.needs_base(end))
+            .with_versions(key, hash, |versions| versions.needs_base(end))
             .unwrap_or(false);
         let base_value = if needs_base { Some(base(key)?) } else { None };
         Ok(self
-            .with_versions(key, |versions| {
-                let (value, first_overflow) = versions.materialize(end, base_value.as_ref());
-                let written = versions.entries.range(..end).next().is_some();
-                written.then_some(Materialized {
-                    value,
-                    first_overflow,
+            .with_versions(key, hash, |versions| {
+                versions.last_writer_below(end).map(|_| {
+                    let (value, first_overflow) = versions.materialize(end, base_value.as_ref());
+                    Materialized {
+                        value,
+                        first_overflow,
+                    }
                 })
             })
             .flatten())
     }
 
-    /// Every location written by a transaction below `end`, with its value
-    /// after them, sorted by key; and the first transaction below `end` whose
-    /// delta overflowed, if any. All transactions below `end` must have
+    /// Appends to `out` the final value (after every transaction below `end`)
+    /// of each location whose last writer below `end` is `txn_idx`, in key
+    /// order; returns the first transaction whose delta overflowed at one of
+    /// those locations, if any. Every transaction below `end` must have
     /// finished.
     ///
-    /// Locations whose final value is absent are left out.
+    /// Called for each transaction in block order, this lists every location
+    /// the block wrote exactly once, in the order of the transactions that
+    /// last wrote them; disjoint ranges of transactions can be materialized
+    /// by different threads.
+    pub fn materialize_txn<E>(
+        &self,
+        txn_idx: TxnIndex,
+        end: TxnIndex,
+        mut base: impl FnMut(&K) -> Result<Option<V>, E>,
+        out: &mut Vec<(K, V)>,
+    ) -> Result<Option<TxnIndex>, E> {
+        let record = self.txns[txn_idx].lock();
+        let mut first_overflow: Option<TxnIndex> = None;
+        for (key, hash) in &record.writes {
+            let mut base_value = None;
+            loop {
+                let step = self.with_versions(key, *hash, |versions| {
+                    if versions.last_writer_below(end) != Some(txn_idx) {
+                        Step::NotLastWriter
+                    } else if base_value.is_none() && versions.needs_base(end) {
+                        Step::NeedsBase
+                    } else {
+                        let (value, overflow) = versions.materialize(end, base_value.as_ref());
+                        Step::Done(value, overflow)
+                    }
+                });
+                match step.unwrap_or(Step::NotLastWriter) {
+                    Step::NotLastWriter => break,
+                    Step::NeedsBase => base_value = Some(base(key)?),
+                    Step::Done(value, overflow) => {
+                        if let Some(idx) = overflow {
+                            first_overflow = Some(first_overflow.map_or(idx, |f| f.min(idx)));
+                        }
+                        if let Some(value) = value {
+                            out.push((key.clone(), value));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(first_overflow)
+    }
+
+    /// Every location written by a transaction below `end`, with its value
+    /// after them, in the order of the transactions that last wrote them
+    /// (see [`materialize_txn`](Self::materialize_txn)); and the first
+    /// transaction below `end` whose delta overflowed, if any.
     pub fn materialize<E>(
         &self,
         end: TxnIndex,
@@ -339,36 +402,19 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     ) -> Result<FinalValues<K, V>, E> {
         let mut values = Vec::new();
         let mut first_overflow: Option<TxnIndex> = None;
-        for shard in self.shards.iter() {
-            let map = shard.read();
-            for (key, cell) in map.iter() {
-                let versions = cell.lock();
-                let base_value = if versions.needs_base(end) {
-                    Some(base(key)?)
-                } else {
-                    None
-                };
-                if versions.entries.range(..end).next().is_none() {
-                    continue;
-                }
-                let (value, overflow) = versions.materialize(end, base_value.as_ref());
-                if let Some(idx) = overflow {
-                    first_overflow = Some(first_overflow.map_or(idx, |first| first.min(idx)));
-                }
-                if let Some(value) = value {
-                    values.push((key.clone(), value));
-                }
+        for txn_idx in 0..end.min(self.txns.len()) {
+            if let Some(idx) = self.materialize_txn(txn_idx, end, &mut base, &mut values)? {
+                first_overflow = Some(first_overflow.map_or(idx, |f| f.min(idx)));
             }
         }
-        values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(FinalValues {
             values,
             first_overflow,
         })
     }
 
-    /// The read set of the transaction's last recorded incarnation, as
-    /// `(key, origin)` pairs (for dependency analysis after a block).
+    /// Calls `f` with the read set of the transaction's last recorded
+    /// incarnation.
     pub fn with_read_set<R>(
         &self,
         txn_idx: TxnIndex,
@@ -378,10 +424,21 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     }
 }
 
+/// One step of materializing a location.
+enum Step<V> {
+    /// A later transaction (below the end) wrote the location: it lists it.
+    NotLastWriter,
+    /// The lowest version is a delta: the base value is needed.
+    NeedsBase,
+    /// The final value and the first overflowing transaction.
+    Done(Option<V>, Option<TxnIndex>),
+}
+
 /// Every location's value after a prefix of the block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinalValues<K, V> {
-    /// The locations the prefix wrote and their values, sorted by key.
+    /// The locations the prefix wrote and their values, in the order of the
+    /// transactions that last wrote them (ties in key order).
     pub values: Vec<(K, V)>,
     /// The first transaction of the prefix whose delta overflowed.
     pub first_overflow: Option<TxnIndex>,
@@ -557,10 +614,10 @@ mod tests {
         write(&memory, 2, 0, &[(5, WriteOp::Delta(1))]);
         write(&memory, 3, 0, &[(3, WriteOp::Delta(1))]);
         let all = memory.materialize(4, |_| Ok::<_, ()>(Some(10))).unwrap();
-        assert_eq!(all.values, vec![(3, 13), (5, u64::MAX), (9, 1)]);
+        assert_eq!(all.values, vec![(9, 1), (5, u64::MAX), (3, 13)]);
         assert_eq!(all.first_overflow, Some(2));
         let prefix = memory.materialize(2, |_| Ok::<_, ()>(None)).unwrap();
-        assert_eq!(prefix.values, vec![(3, 2), (5, u64::MAX), (9, 1)]);
+        assert_eq!(prefix.values, vec![(3, 2), (9, 1), (5, u64::MAX)]);
         assert_eq!(prefix.first_overflow, None);
         let below = memory
             .value_below(&3, 1, |_| Ok::<_, ()>(Some(10)))

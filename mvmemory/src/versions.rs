@@ -2,7 +2,8 @@
 //! wrote there, ordered by transaction index.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+
+use smallvec::SmallVec;
 
 use crate::{Delta, Incarnation, TxnIndex, Value};
 
@@ -47,80 +48,101 @@ pub(crate) enum Lookup<'a, V> {
     Dependency(TxnIndex),
 }
 
-/// Applies `deltas` in order on `start`. A delta that does not fit is
-/// skipped (its transaction will be reverted) and reported as the first
-/// overflow, by the index of the transaction that wrote it.
-pub(crate) fn apply_deltas<'a, V: Value + 'a>(
-    mut current: Option<V>,
-    deltas: impl Iterator<Item = (&'a TxnIndex, &'a Entry<V>)>,
-) -> (Option<V>, Option<TxnIndex>) {
-    let mut first_overflow = None;
-    for (txn_idx, entry) in deltas {
-        if let EntryData::Delta(delta) = entry.data {
-            match V::apply_delta(current.as_ref(), delta) {
-                Some(next) => current = Some(next),
-                None => {
-                    first_overflow.get_or_insert(*txn_idx);
-                }
-            }
-        }
-    }
-    (current, first_overflow)
-}
-
-/// The versions of one location.
+/// The versions of one location, sorted by transaction index.
+///
+/// Most locations are written by one or two transactions of a block (an
+/// account sends once and is credited once), so the first two versions live
+/// inline: such a location costs no allocation of its own. Versions
+/// mostly arrive in index order (workers take low indices first), so an
+/// insertion is usually an append.
 #[derive(Debug)]
 pub(crate) struct Versions<V> {
-    pub(crate) entries: BTreeMap<TxnIndex, Entry<V>>,
+    entries: SmallVec<[(TxnIndex, Entry<V>); 2]>,
 }
 
 impl<V: Value> Versions<V> {
     pub(crate) fn new() -> Self {
         Self {
-            entries: BTreeMap::new(),
+            entries: SmallVec::new(),
         }
+    }
+
+    /// The number of versions of transactions below `end`.
+    fn below(&self, end: TxnIndex) -> usize {
+        self.entries.partition_point(|(idx, _)| *idx < end)
+    }
+
+    /// Sets `txn_idx`'s version.
+    pub(crate) fn insert(&mut self, txn_idx: TxnIndex, entry: Entry<V>) {
+        let at = self.below(txn_idx);
+        match self.entries.get_mut(at) {
+            Some((idx, existing)) if *idx == txn_idx => *existing = entry,
+            _ => self.entries.insert(at, (txn_idx, entry)),
+        }
+    }
+
+    /// Removes `txn_idx`'s version, if any.
+    pub(crate) fn remove(&mut self, txn_idx: TxnIndex) {
+        let at = self.below(txn_idx);
+        if matches!(self.entries.get(at), Some((idx, _)) if *idx == txn_idx) {
+            self.entries.remove(at);
+        }
+    }
+
+    /// Marks `txn_idx`'s version as an ESTIMATE.
+    pub(crate) fn mark_estimate(&mut self, txn_idx: TxnIndex) {
+        let at = self.below(txn_idx);
+        if let Some((idx, entry)) = self.entries.get_mut(at) {
+            if *idx == txn_idx {
+                entry.estimate = true;
+            }
+        }
+    }
+
+    /// The highest transaction below `end` with a version here.
+    pub(crate) fn last_writer_below(&self, end: TxnIndex) -> Option<TxnIndex> {
+        let below = self.below(end);
+        below.checked_sub(1).map(|last| self.entries[last].0)
     }
 
     /// What transaction `txn_idx` reads here. `base` is the base storage's
     /// value when the caller has it (needed only under deltas).
     pub(crate) fn lookup(&self, txn_idx: TxnIndex, base: Option<&Option<V>>) -> Lookup<'_, V> {
-        let below = self.entries.range(..txn_idx).rev();
-        // The lowest delta of the run of deltas just below `txn_idx`.
-        let mut run_start = None;
-        for (&idx, entry) in below {
+        let below = &self.entries[..self.below(txn_idx)];
+        // Walk down to the highest full value, through deltas.
+        let mut saw_delta = false;
+        for (pos, (idx, entry)) in below.iter().enumerate().rev() {
             if entry.estimate {
-                return Lookup::Dependency(idx);
+                return Lookup::Dependency(*idx);
             }
             match &entry.data {
-                EntryData::Value(value) => {
-                    let Some(first_delta) = run_start else {
-                        return Lookup::Version {
-                            txn_idx: idx,
-                            incarnation: entry.incarnation,
-                            value,
-                        };
+                EntryData::Value(value) if pos + 1 == below.len() => {
+                    return Lookup::Version {
+                        txn_idx: *idx,
+                        incarnation: entry.incarnation,
+                        value,
                     };
-                    let deltas = self.entries.range(first_delta..txn_idx);
-                    return Lookup::Resolved(apply_deltas(Some(value.clone()), deltas).0);
                 }
-                EntryData::Delta(_) => run_start = Some(idx),
+                EntryData::Value(value) => {
+                    return Lookup::Resolved(
+                        apply_deltas(Some(value.clone()), &below[pos + 1..]).0,
+                    );
+                }
+                EntryData::Delta(_) => saw_delta = true,
             }
         }
-        match (run_start, base) {
-            (None, _) => Lookup::Storage,
-            (Some(_), None) => Lookup::NeedsBase,
-            (Some(first_delta), Some(base)) => {
-                let deltas = self.entries.range(first_delta..txn_idx);
-                Lookup::Resolved(apply_deltas(base.clone(), deltas).0)
-            }
+        match (saw_delta, base) {
+            (false, _) => Lookup::Storage,
+            (true, None) => Lookup::NeedsBase,
+            (true, Some(base)) => Lookup::Resolved(apply_deltas(base.clone(), below).0),
         }
     }
 
-    /// Whether resolving this location's versions needs the base
-    /// storage's value: its lowest version below `end` is a delta.
+    /// Whether resolving this location's versions below `end` needs the base
+    /// storage's value: its lowest version is a delta.
     pub(crate) fn needs_base(&self, end: TxnIndex) -> bool {
         matches!(
-            self.entries.range(..end).next(),
+            self.entries[..self.below(end)].first(),
             Some((
                 _,
                 Entry {
@@ -145,17 +167,38 @@ impl<V: Value> Versions<V> {
     ) -> (Option<V>, Option<TxnIndex>) {
         let mut current: Option<Cow<'_, V>> = base.and_then(|b| b.as_ref()).map(Cow::Borrowed);
         let mut first_overflow = None;
-        for (&idx, entry) in self.entries.range(..end) {
+        for (idx, entry) in &self.entries[..self.below(end)] {
             match &entry.data {
                 EntryData::Value(value) => current = Some(Cow::Borrowed(value)),
                 EntryData::Delta(delta) => match V::apply_delta(current.as_deref(), *delta) {
                     Some(next) => current = Some(Cow::Owned(next)),
                     None => {
-                        first_overflow.get_or_insert(idx);
+                        first_overflow.get_or_insert(*idx);
                     }
                 },
             }
         }
         (current.map(Cow::into_owned), first_overflow)
     }
+}
+
+/// Applies the deltas among `entries` in order on `start`. A delta that does
+/// not fit is skipped (its transaction will be reverted) and reported as the
+/// first overflow, by the index of the transaction that wrote it.
+fn apply_deltas<V: Value>(
+    mut current: Option<V>,
+    entries: &[(TxnIndex, Entry<V>)],
+) -> (Option<V>, Option<TxnIndex>) {
+    let mut first_overflow = None;
+    for (idx, entry) in entries {
+        if let EntryData::Delta(delta) = entry.data {
+            match V::apply_delta(current.as_ref(), delta) {
+                Some(next) => current = Some(next),
+                None => {
+                    first_overflow.get_or_insert(*idx);
+                }
+            }
+        }
+    }
+    (current, first_overflow)
 }

@@ -102,6 +102,12 @@ impl Scheduler {
         self.done_marker.store(true, SeqCst);
     }
 
+    /// How far execution has got: the next transaction to execute, at most
+    /// the block's size. Moves back when a dependency is resumed.
+    pub fn execution_progress(&self) -> TxnIndex {
+        self.execution_idx.load(SeqCst).min(self.block_size)
+    }
+
     /// The incarnation and status of a transaction.
     pub fn status(&self, txn_idx: TxnIndex) -> (Incarnation, TxnStatus) {
         *self.txns[txn_idx].status.lock()

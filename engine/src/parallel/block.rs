@@ -8,8 +8,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use parex_mvmemory::{FinalValues, MvMemory, ReadDescriptor};
-use parex_scheduler::{Scheduler, Task, Version};
+use parex_mvmemory::{MvMemory, ReadDescriptor};
+use parex_scheduler::{Scheduler, Task, TxnStatus, Version};
+use parex_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parex_sync::{CachePadded, Mutex};
 
 use crate::executor::VmBlockOutput;
@@ -45,6 +46,20 @@ struct WorkerCounters {
     dependency_waits: u64,
 }
 
+/// Conflicts a block must see before contention can halt it.
+const MIN_CONFLICTS: usize = 8;
+
+/// Transactions per materialization chunk: enough to amortize claiming it,
+/// few enough that workers finish together.
+const CHUNK: usize = 128;
+
+/// The final values of the locations last written by one chunk of
+/// transactions, in block order.
+struct Chunk<K, V> {
+    values: Vec<(K, V)>,
+    first_overflow: Option<TxnIndex>,
+}
+
 /// Buffers a worker reuses from task to task.
 struct WorkerBuffers<K, V> {
     reads: Vec<ReadDescriptor<K, V>>,
@@ -63,6 +78,15 @@ pub struct ParallelBlock<'a, VM: Vm, S> {
     /// The first error that stops the whole block (storage, engine bug).
     abort: Mutex<Option<BlockError>>,
     counters: Mutex<WorkerCounters>,
+    /// Validation aborts and dependency suspensions so far.
+    conflicts: CachePadded<AtomicUsize>,
+    /// Set when conflicts made the block halt to finish sequentially.
+    contended: AtomicBool,
+    /// Whether contention may halt the block (see [`Self::note_conflict`]).
+    contention_fallback: bool,
+    /// The next chunk to materialize once the block is done.
+    next_chunk: CachePadded<AtomicUsize>,
+    chunks: Box<[Mutex<Option<Chunk<VM::Key, VM::Value>>>]>,
 }
 
 impl<'a, VM, S> ParallelBlock<'a, VM, S>
@@ -83,18 +107,33 @@ where
                 .collect(),
             abort: Mutex::new(None),
             counters: Mutex::new(WorkerCounters::default()),
+            conflicts: CachePadded::new(AtomicUsize::new(0)),
+            contended: AtomicBool::new(false),
+            contention_fallback: true,
+            next_chunk: CachePadded::new(AtomicUsize::new(0)),
+            chunks: (0..txns.len().div_ceil(CHUNK))
+                .map(|_| Mutex::new(None))
+                .collect(),
         }
     }
 
-    /// Takes tasks from the scheduler and runs them until the block is done.
-    /// Call it from every worker thread; it never unwinds.
+    /// Takes tasks from the scheduler and runs them until the block is done,
+    /// then helps materialize the final values. Call it from every worker
+    /// thread; it never unwinds.
     pub fn run_worker(&self) {
         let mut buffers = WorkerBuffers {
             reads: Vec::new(),
             writes: WriteSet::default(),
             counters: WorkerCounters::default(),
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.worker_loop(&mut buffers)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.worker_loop(&mut buffers);
+            // Done means no task is active anywhere: the memory is final and
+            // can be read without waiting for the other workers.
+            if self.abort.lock().is_none() && !self.contended.load(Ordering::Relaxed) {
+                self.materialize_chunks();
+            }
+        }));
         if let Err(payload) = outcome {
             self.stop(BlockError::Internal(format!(
                 "worker panicked: {}",
@@ -121,6 +160,60 @@ where
                 // Halted: a follow-up task is dropped with the rest.
                 break;
             }
+        }
+    }
+
+    /// Materializes chunks of transactions until none is left.
+    fn materialize_chunks(&self) {
+        let block_size = self.txns.len();
+        loop {
+            let chunk = self.next_chunk.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = self.chunks.get(chunk) else {
+                return;
+            };
+            let mut values = Vec::new();
+            let mut first_overflow: Option<TxnIndex> = None;
+            for txn_idx in chunk * CHUNK..((chunk + 1) * CHUNK).min(block_size) {
+                match self.memory.materialize_txn(
+                    txn_idx,
+                    block_size,
+                    |key| self.storage.get(key),
+                    &mut values,
+                ) {
+                    Ok(overflow) => first_overflow = earliest(first_overflow, overflow),
+                    Err(error) => {
+                        self.stop(BlockError::Storage { txn_idx, error });
+                        return;
+                    }
+                }
+            }
+            *slot.lock() = Some(Chunk {
+                values,
+                first_overflow,
+            });
+        }
+    }
+
+    /// Whether contention may halt the block to finish it sequentially
+    /// (on by default).
+    pub fn with_contention_fallback(mut self, enabled: bool) -> Self {
+        self.contention_fallback = enabled;
+        self
+    }
+
+    /// Counts a conflict (an abort or a suspension) and halts the block when
+    /// conflicts are so frequent that the block is essentially sequential:
+    /// at least [`MIN_CONFLICTS`] of them, and one for every two
+    /// transactions started. A dependent block then costs little more than
+    /// sequential execution instead of executing most transactions twice.
+    fn note_conflict(&self) {
+        let conflicts = self.conflicts.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.contention_fallback
+            && conflicts >= MIN_CONFLICTS
+            && conflicts * 2 >= self.scheduler.execution_progress()
+        {
+            self.contended.store(true, Ordering::Relaxed);
+            self.scheduler.halt();
         }
     }
 
@@ -164,6 +257,7 @@ where
             if let Some(blocking) = view.blocked_on {
                 buffers.counters.dependency_waits += 1;
                 if self.scheduler.add_dependency(txn_idx, blocking) {
+                    self.note_conflict();
                     return None;
                 }
                 // The blocking transaction finished meanwhile: run again.
@@ -225,30 +319,67 @@ where
         if aborted {
             buffers.counters.validation_failures += 1;
             self.memory.convert_writes_to_estimates(version.txn_idx);
+            self.note_conflict();
         }
         self.scheduler.finish_validation(version.txn_idx, aborted)
     }
 
     /// The block's output, once every worker has returned.
     ///
-    /// If a transaction's delta overflowed against what earlier transactions
-    /// wrote, the transactions from it on are executed again sequentially
-    /// (the overflowing one must be reverted, and later ones may have read
-    /// its writes); everything below it is final as it is.
+    /// Normally every transaction's last incarnation is final and the
+    /// workers have materialized the final values. Two cases finish the
+    /// block sequentially from some index `k` on, over the state the exact
+    /// prefix `0..k` left in the memory:
+    /// - a transaction's delta overflowed against what earlier transactions
+    ///   wrote (it must be reverted, and later ones may have read its
+    ///   writes): `k` is that transaction;
+    /// - the block was halted for contention: `k` is the end of the prefix
+    ///   whose incarnations are executed and still validate, so no validated
+    ///   work is redone.
     pub fn finish(self) -> Result<VmBlockOutput<VM>, BlockError> {
-        if let Some(error) = self.abort.into_inner() {
+        if let Some(error) = self.abort.lock().take() {
             return Err(error);
         }
         let block_size = self.txns.len();
-        let storage = self.storage;
-        let FinalValues {
-            values: final_values,
-            first_overflow,
-        } = self
-            .memory
-            .materialize(block_size, |key| storage.get(key))
-            .map_err(|error| storage_error_at(block_size, error))?;
-        let exact_until = first_overflow.unwrap_or(block_size);
+        let (exact_until, final_values) = if self.contended.load(Ordering::Relaxed) {
+            (self.validated_prefix()?, None)
+        } else {
+            let mut first_overflow: Option<TxnIndex> = None;
+            let mut chunks = Vec::with_capacity(self.chunks.len());
+            for slot in self.chunks.iter() {
+                let chunk = slot.lock().take().ok_or_else(|| {
+                    BlockError::Internal("a chunk of final values was not materialized".to_owned())
+                })?;
+                first_overflow = earliest(first_overflow, chunk.first_overflow);
+                chunks.push(chunk.values);
+            }
+            match first_overflow {
+                None => (block_size, Some(chunks.concat())),
+                Some(first) => (first, None),
+            }
+        };
+        // The prefix's own deltas may overflow too.
+        let prefix_values = match final_values {
+            Some(values) => Ok(values),
+            None => self.materialize_prefix(exact_until),
+        };
+        let (exact_until, prefix_values) =
+            match prefix_values {
+                Ok(values) => (exact_until, values),
+                Err(Some(first_overflow)) => match self.materialize_prefix(first_overflow) {
+                    Ok(values) => (first_overflow, values),
+                    Err(_) => {
+                        return Err(BlockError::Internal(
+                            "delta overflow below the first overflow".to_owned(),
+                        ))
+                    }
+                },
+                Err(None) => {
+                    return Err(self.abort.lock().take().unwrap_or_else(|| {
+                        BlockError::Internal("materialization failed".to_owned())
+                    }))
+                }
+            };
 
         let mut outcomes = Vec::with_capacity(block_size);
         for (txn_idx, slot) in self.results.iter().enumerate().take(exact_until) {
@@ -266,7 +397,7 @@ where
             }
         }
 
-        let counters = self.counters.into_inner();
+        let counters = *self.counters.lock();
         let mut stats = ExecutionStats {
             txns: block_size,
             executions: counters.executions,
@@ -275,39 +406,80 @@ where
             dependency_waits: counters.dependency_waits,
             ..ExecutionStats::default()
         };
-
         if exact_until == block_size {
             return Ok(BlockOutput {
                 outcomes,
-                final_values,
+                final_values: prefix_values,
                 stats,
             });
         }
 
-        // Sequential from the first overflow on, over the exact prefix.
         stats.sequential_fallback_from = Some(exact_until);
         stats.executions += (block_size - exact_until) as u64;
         let prefix = PrefixStorage {
             memory: &self.memory,
             end: exact_until,
-            storage,
+            storage: self.storage,
         };
         let mut run = SequentialRun::new(block_size - exact_until);
         run.execute(self.vm, &self.txns[exact_until..], exact_until, &prefix)?;
         outcomes.append(&mut run.outcomes);
-        let mut final_values = self
-            .memory
-            .materialize(exact_until, |key| storage.get(key))
-            .map_err(|error| storage_error_at(exact_until, error))?
-            .values;
+        let mut final_values = prefix_values;
+        // Locations the sequential part wrote again move to its order.
         final_values.retain(|(key, _)| !run.written.contains_key(key));
-        final_values.extend(run.written);
-        final_values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        final_values.extend(run.written.into_values());
         Ok(BlockOutput {
             outcomes,
             final_values,
             stats,
         })
+    }
+
+    /// The final values after the prefix `0..end`; `Err(Some(k))` if the
+    /// delta of transaction `k < end` overflowed, `Err(None)` after a storage
+    /// error (left in `abort`).
+    fn materialize_prefix(
+        &self,
+        end: TxnIndex,
+    ) -> Result<Vec<(VM::Key, VM::Value)>, Option<TxnIndex>> {
+        match self.memory.materialize(end, |key| self.storage.get(key)) {
+            Ok(values) => match values.first_overflow {
+                None => Ok(values.values),
+                Some(first) => Err(Some(first)),
+            },
+            Err(error) => {
+                self.stop(storage_error_at(end, error));
+                Err(None)
+            }
+        }
+    }
+
+    /// The longest prefix of transactions whose recorded incarnation is
+    /// executed and still validates against the prefix below it: exactly
+    /// what sequential execution gives them. Runs after the workers stopped.
+    fn validated_prefix(&self) -> Result<TxnIndex, BlockError> {
+        for txn_idx in 0..self.txns.len() {
+            let (_, status) = self.scheduler.status(txn_idx);
+            if status != TxnStatus::Executed {
+                return Ok(txn_idx);
+            }
+            let valid = self
+                .memory
+                .validate_read_set(txn_idx, |key| self.storage.get(key))
+                .map_err(|error| BlockError::Storage { txn_idx, error })?;
+            if !valid {
+                return Ok(txn_idx);
+            }
+        }
+        Ok(self.txns.len())
+    }
+}
+
+/// The lower of two optional indices.
+fn earliest(a: Option<TxnIndex>, b: Option<TxnIndex>) -> Option<TxnIndex> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -1,0 +1,2 @@
+//! Criterion benchmarks: sequential against parallel on the same blocks.
+fn main() {}
