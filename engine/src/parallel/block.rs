@@ -60,6 +60,12 @@ struct Chunk<K, V> {
     first_overflow: Option<TxnIndex>,
 }
 
+/// Where a worker leaves a materialized chunk.
+type ChunkSlot<K, V> = Mutex<Option<Chunk<K, V>>>;
+
+/// Final values of a VM's locations, in block order.
+type FinalValues<VM> = Vec<(<VM as Vm>::Key, <VM as Vm>::Value)>;
+
 /// Buffers a worker reuses from task to task.
 struct WorkerBuffers<K, V> {
     reads: Vec<ReadDescriptor<K, V>>,
@@ -86,7 +92,7 @@ pub struct ParallelBlock<'a, VM: Vm, S> {
     contention_fallback: bool,
     /// The next chunk to materialize once the block is done.
     next_chunk: CachePadded<AtomicUsize>,
-    chunks: Box<[Mutex<Option<Chunk<VM::Key, VM::Value>>>]>,
+    chunks: Box<[ChunkSlot<VM::Key, VM::Value>]>,
 }
 
 impl<'a, VM, S> ParallelBlock<'a, VM, S>
@@ -441,7 +447,7 @@ where
     fn materialize_prefix(
         &self,
         end: TxnIndex,
-    ) -> Result<Vec<(VM::Key, VM::Value)>, Option<TxnIndex>> {
+    ) -> Result<FinalValues<VM>, Option<TxnIndex>> {
         match self.memory.materialize(end, |key| self.storage.get(key)) {
             Ok(values) => match values.first_overflow {
                 None => Ok(values.values),
