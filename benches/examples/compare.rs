@@ -12,7 +12,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts: usize = arg(2, "10000").parse()?;
     let threads: usize = arg(3, "2").parse()?;
     let runs: usize = arg(4, "15").parse()?;
-    let parallel = parex_engine::ParallelExecutor::new(threads)?;
+    // At one thread, measure the Block-STM machinery rather than the
+    // executor's choice of the sequential path.
+    let parallel =
+        parex_engine::ParallelExecutor::new(threads)?.with_min_txns_per_worker(if threads == 1 {
+            0
+        } else {
+            parex_engine::DEFAULT_MIN_TXNS_PER_WORKER
+        });
     let mut rows = Vec::new();
     for w in workloads {
         let block = workload::block(w, txns, accounts, 7);

@@ -8,7 +8,7 @@
 //! re-executing on conflict; [`SequentialExecutor`] runs it one transaction
 //! after another. Both return the same [`BlockOutput`]: each transaction's
 //! [`TxnOutcome`] in block order, and the final value of every location the
-//! block wrote, sorted by key.
+//! block wrote, in the order of the transactions that last wrote them.
 //!
 //! # Example: a transfer VM, executed both ways
 //!

@@ -138,21 +138,20 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         Some(f(&versions))
     }
 
+    /// Calls `f` with the location's versions, if it exists.
+    fn update_versions(&self, key: &K, hash: u64, f: impl FnOnce(&mut Versions<V>)) {
+        let table = self.shard(hash).read();
+        if let Some(slot) = table.find(hash, |slot| slot.key == *key) {
+            f(&mut slot.versions.lock());
+        }
+    }
+
     /// Calls `f` with the location's versions, creating the location first
-    /// if `create` is set.
-    fn update_versions(&self, key: &K, hash: u64, create: bool, f: impl FnOnce(&mut Versions<V>)) {
-        let shard = self.shard(hash);
-        {
-            let table = shard.read();
-            if let Some(slot) = table.find(hash, |slot| slot.key == *key) {
-                f(&mut slot.versions.lock());
-                return;
-            }
-        }
-        if !create {
-            return;
-        }
-        let mut table = shard.write();
+    /// if needed. The shard is locked exclusively at once: most writes of a
+    /// block create their location, and an uncontended exclusive lock costs
+    /// what a shared one does.
+    fn upsert_versions(&self, key: &K, hash: u64, f: impl FnOnce(&mut Versions<V>)) {
+        let mut table = self.shard(hash).write();
         let slot = table
             .entry(hash, |slot| slot.key == *key, |slot| slot.hash)
             .or_insert_with(|| Slot {
@@ -220,7 +219,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
                 estimate: false,
                 data,
             };
-            self.update_versions(&key, hash, true, |versions| versions.insert(txn_idx, entry));
+            self.upsert_versions(&key, hash, |versions| versions.insert(txn_idx, entry));
             next.push((key, hash));
         }
         next.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -231,14 +230,14 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         let mut previous = record.writes.iter().peekable();
         for (key, _) in &next {
             while let Some((old_key, old_hash)) = previous.next_if(|(k, _)| k < key) {
-                self.update_versions(old_key, *old_hash, false, |v| v.remove(txn_idx));
+                self.update_versions(old_key, *old_hash, |v| v.remove(txn_idx));
             }
             if previous.next_if(|(k, _)| k == key).is_none() {
                 wrote_new_location = true;
             }
         }
         for (old_key, old_hash) in previous {
-            self.update_versions(old_key, *old_hash, false, |v| v.remove(txn_idx));
+            self.update_versions(old_key, *old_hash, |v| v.remove(txn_idx));
         }
 
         record.writes = next;
@@ -251,7 +250,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     pub fn convert_writes_to_estimates(&self, txn_idx: TxnIndex) {
         let record = self.txns[txn_idx].lock();
         for (key, hash) in &record.writes {
-            self.update_versions(key, *hash, false, |v| v.mark_estimate(txn_idx));
+            self.update_versions(key, *hash, |v| v.mark_estimate(txn_idx));
         }
     }
 

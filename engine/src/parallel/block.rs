@@ -209,14 +209,15 @@ where
 
     /// Counts a conflict (an abort or a suspension) and halts the block when
     /// conflicts are so frequent that the block is essentially sequential:
-    /// at least [`MIN_CONFLICTS`] of them, and one for every two
-    /// transactions started. A dependent block then costs little more than
+    /// at least [`MIN_CONFLICTS`] of them, and one for every three
+    /// transactions started (a fully dependent block on two workers sees
+    /// about one for every two; a parallel one, a handful per thousand). A dependent block then costs little more than
     /// sequential execution instead of executing most transactions twice.
     fn note_conflict(&self) {
         let conflicts = self.conflicts.fetch_add(1, Ordering::Relaxed) + 1;
         if self.contention_fallback
             && conflicts >= MIN_CONFLICTS
-            && conflicts * 2 >= self.scheduler.execution_progress()
+            && conflicts * 3 >= self.scheduler.execution_progress()
         {
             self.contended.store(true, Ordering::Relaxed);
             self.scheduler.halt();
@@ -444,10 +445,7 @@ where
     /// The final values after the prefix `0..end`; `Err(Some(k))` if the
     /// delta of transaction `k < end` overflowed, `Err(None)` after a storage
     /// error (left in `abort`).
-    fn materialize_prefix(
-        &self,
-        end: TxnIndex,
-    ) -> Result<FinalValues<VM>, Option<TxnIndex>> {
+    fn materialize_prefix(&self, end: TxnIndex) -> Result<FinalValues<VM>, Option<TxnIndex>> {
         match self.memory.materialize(end, |key| self.storage.get(key)) {
             Ok(values) => match values.first_overflow {
                 None => Ok(values.values),
