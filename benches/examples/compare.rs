@@ -1,10 +1,14 @@
-//! `cargo run --release -p parex-benches --example compare -- WORKLOAD TXS ACCOUNTS THREADS RUNS`
-use parex_benches::{harness, workload};
+//! The comparison of `parex bench`, without building the node:
+//! `cargo run --release -p parex-benches --example compare -- WORKLOADS TXS ACCOUNTS THREADS RUNS`
+//! (e.g. `transfer,heavy 10000 10000 2 15`).
+
+use parex_benches::matrix::{run_cases, Case};
+use parex_benches::{harness, workload::Workload};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_owned());
-    let workloads: Vec<workload::Workload> = arg(0, "transfer,heavy,hot-fee,chain")
+    let workloads: Vec<Workload> = arg(0, "transfer,heavy,hot-fee,chain")
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
@@ -12,27 +16,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts: usize = arg(2, "10000").parse()?;
     let threads: usize = arg(3, "2").parse()?;
     let runs: usize = arg(4, "15").parse()?;
-    // At one thread, measure the Block-STM machinery rather than the
-    // executor's choice of the sequential path.
-    let parallel =
-        parex_engine::ParallelExecutor::new(threads)?.with_min_txns_per_worker(if threads == 1 {
-            0
-        } else {
-            parex_engine::DEFAULT_MIN_TXNS_PER_WORKER
-        });
-    let mut rows = Vec::new();
-    for w in workloads {
-        let block = workload::block(w, txns, accounts, 7);
-        rows.push(harness::compare(
-            w.name(),
+    let cases: Vec<_> = workloads
+        .into_iter()
+        .map(|workload| Case {
+            workload,
+            txns,
             accounts,
-            &workload::BenchVm,
-            &block.txns,
-            &block.genesis,
-            &parallel,
-            runs,
-        )?);
-    }
+            threads,
+        })
+        .collect();
+    let rows = run_cases(&cases, runs, |_, _| {})?;
     print!("{}", harness::table(&rows));
     Ok(())
 }

@@ -9,5 +9,7 @@
 
 #![deny(missing_docs)]
 
+pub mod calibrate;
 pub mod harness;
+pub mod matrix;
 pub mod workload;
