@@ -31,7 +31,9 @@ pub struct BlockOutput<K, V, O> {
     /// One outcome per transaction, in block order.
     pub outcomes: Vec<TxnOutcome<O>>,
     /// The final value of every location the block wrote, deltas applied,
-    /// sorted by key.
+    /// in block order: ordered by the transaction that last wrote the
+    /// location, locations of one transaction by key. This is the order a
+    /// chain commits them in, and it costs no global sort.
     pub final_values: Vec<(K, V)>,
     /// What the executor saw while running the block.
     pub stats: ExecutionStats,
@@ -62,7 +64,9 @@ pub struct ExecutionStats {
     /// transaction.
     pub dependency_waits: u64,
     /// Where the block finished sequentially, if it did: every transaction
-    /// from this index on was executed by the sequential fallback.
+    /// from this index on was executed by the sequential executor (0 when
+    /// the block was too small for two workers; otherwise after a delta
+    /// overflow or heavy contention).
     pub sequential_fallback_from: Option<TxnIndex>,
     /// Wall-clock time of the whole execution, materialization included.
     pub wall_time: Duration,

@@ -4,6 +4,7 @@
 //! same loop ([`run_sequentially`]) also finishes a parallel block when the
 //! parallel executor falls back to sequential execution from some index on.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -43,11 +44,9 @@ impl Executor for SequentialExecutor {
         let started = Instant::now();
         let mut run = SequentialRun::new(txns.len());
         run.execute(vm, txns, 0, storage)?;
-        let mut final_values: Vec<_> = run.written.into_iter().collect();
-        final_values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(BlockOutput {
+            final_values: run.written.into_values(),
             outcomes: run.outcomes,
-            final_values,
             stats: ExecutionStats {
                 txns: txns.len(),
                 workers: 1,
@@ -63,7 +62,7 @@ impl Executor for SequentialExecutor {
 /// their outcomes.
 pub(crate) struct SequentialRun<K, V, O> {
     /// Every location written so far, with its current value.
-    pub(crate) written: HashMap<K, V, RandomState>,
+    pub(crate) written: Written<K, V>,
     /// One outcome per executed transaction, in order.
     pub(crate) outcomes: Vec<TxnOutcome<O>>,
 }
@@ -71,7 +70,7 @@ pub(crate) struct SequentialRun<K, V, O> {
 impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            written: HashMap::with_capacity_and_hasher(capacity, RandomState::new()),
+            written: Written::with_capacity(capacity),
             outcomes: Vec::with_capacity(capacity),
         }
     }
@@ -111,7 +110,11 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
             {
                 TxnOutcome::DeltaOverflow
             } else {
-                self.written.extend(applied.drain(..));
+                // Within a transaction, locations go in key order.
+                applied.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                for (key, value) in applied.drain(..) {
+                    self.written.set(key, value);
+                }
                 TxnOutcome::Applied(output)
             };
             applied.clear();
@@ -121,11 +124,59 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
     }
 }
 
+/// The locations a run wrote, in the order of their last write: the order
+/// of the transactions that last wrote them, ties in key order, which is the
+/// order every executor reports. A rewritten location leaves a tombstone at
+/// its old place, so the order costs no sort.
+pub(crate) struct Written<K, V> {
+    index: HashMap<K, usize, RandomState>,
+    entries: Vec<Option<(K, V)>>,
+}
+
+impl<K: crate::Key, V> Written<K, V> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            index: HashMap::with_capacity_and_hasher(capacity, RandomState::new()),
+            entries: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// The current value of `key`, if the run wrote it.
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        let entry = self.entries.get(*self.index.get(key)?)?;
+        entry.as_ref().map(|(_, value)| value)
+    }
+
+    /// Whether the run wrote `key`.
+    pub(crate) fn contains_key(&self, key: &K) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn set(&mut self, key: K, value: V) {
+        let at = self.entries.len();
+        match self.index.entry(key.clone()) {
+            Entry::Occupied(mut slot) => {
+                let old = std::mem::replace(slot.get_mut(), at);
+                self.entries[old] = None;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+            }
+        }
+        self.entries.push(Some((key, value)));
+    }
+
+    /// The final values, in order.
+    pub(crate) fn into_values(self) -> Vec<(K, V)> {
+        self.entries.into_iter().flatten().collect()
+    }
+}
+
 /// Turns a finished transaction's write set into final values in `applied`;
 /// `false` if one of its deltas overflows (the transaction is reverted).
 fn resolve_writes<K: crate::Key, V: Value, S: BaseStorage<K, V> + ?Sized>(
     writes: &WriteSet<K, V>,
-    written: &HashMap<K, V, RandomState>,
+    written: &Written<K, V>,
     base: &S,
     txn_idx: TxnIndex,
     applied: &mut Vec<(K, V)>,
@@ -187,7 +238,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 struct SequentialView<'a, K, V, S: ?Sized> {
     txn_idx: TxnIndex,
-    written: &'a HashMap<K, V, RandomState>,
+    written: &'a Written<K, V>,
     base: &'a S,
     writes: &'a mut WriteSet<K, V>,
     storage_error: Option<StorageError>,

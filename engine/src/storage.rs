@@ -25,10 +25,11 @@ where
     }
 }
 
-impl<K, V> BaseStorage<K, V> for std::collections::HashMap<K, V>
+impl<K, V, H> BaseStorage<K, V> for std::collections::HashMap<K, V, H>
 where
     K: Eq + std::hash::Hash + Sync,
     V: Clone + Sync,
+    H: std::hash::BuildHasher + Sync,
 {
     fn get(&self, key: &K) -> Result<Option<V>, StorageError> {
         Ok(std::collections::HashMap::get(self, key).cloned())

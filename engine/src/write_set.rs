@@ -1,18 +1,10 @@
 //! The buffered writes of one incarnation, shared by every executor's view so
 //! that read-your-own-writes and delta arithmetic mean the same everywhere.
 
+pub use parex_mvmemory::WriteOp;
+
 use crate::vm::Suspend;
 use crate::{Delta, Key, Value};
-
-/// One buffered write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOp<V> {
-    /// The location is set to this value.
-    Value(V),
-    /// This amount is added to whatever the location holds before the
-    /// transaction.
-    Delta(Delta),
-}
 
 /// The writes of one incarnation, in first-write order, one op per key.
 ///
@@ -53,10 +45,10 @@ impl<K: Key, V: Value> WriteSet<K, V> {
         &self.ops
     }
 
-    /// Takes the ops out, leaving an empty buffer of the same capacity
-    /// behind is the caller's job (see [`Self::swap_ops`]).
-    pub fn swap_ops(&mut self, other: &mut Vec<(K, WriteOp<V>)>) {
-        std::mem::swap(&mut self.ops, other);
+    /// Takes the ops out in first-write order, leaving the buffer empty
+    /// with its capacity.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, (K, WriteOp<V>)> {
+        self.ops.drain(..)
     }
 
     fn position(&self, key: &K) -> Option<usize> {

@@ -23,6 +23,11 @@ fn same_chain_both_ways(workload: Workload) {
         let b = parallel_chain.add_new_block(block).unwrap();
         assert_eq!(a.path, ExecutionPath::Sequential);
         assert_eq!(b.path, ExecutionPath::Parallel);
+        assert!(
+            b.stats.workers >= 2,
+            "Block-STM ran with {} workers",
+            b.stats.workers
+        );
         assert_eq!(a.outcomes, b.outcomes, "{workload} block {height}");
         assert_eq!(a.commitment, b.commitment, "{workload} block {height}");
         orphaned += a.orphaned();

@@ -40,15 +40,15 @@ pub struct ApplicableChainState {
 }
 
 impl ApplicableChainState {
-    /// Takes the engine's final values (sorted by key) and the pre-block
+    /// Takes the engine's final values (in any order) and the pre-block
     /// value of each, to summarize what changed.
     pub fn new(
         topoheight: u64,
         mut writes: Vec<(StateKey, StateValue)>,
         before: impl Fn(&StateKey) -> Result<Option<StateValue>, StorageError>,
     ) -> Result<Self, StorageError> {
-        // The engine sorts; sorting again (a no-op pass on sorted input)
-        // keeps the commit order independent of any executor.
+        // The engine gives block order; the commitment and the batch use
+        // key order, which no executor detail can change.
         writes.sort_by_key(|entry| entry.0);
         let mut summary = MergeSummary::default();
         for (key, value) in &writes {

@@ -3,23 +3,21 @@
 use std::fmt;
 
 use parex_engine::{
-    BaseStorage, BlockError, EngineError, Executor, SequentialExecutor, VmBlockOutput,
+    BaseStorage, BlockError, EngineError, Executor, ParallelExecutor, SequentialExecutor,
+    VmBlockOutput,
 };
 
 use crate::state::{StateKey, StateValue};
 use crate::vm::{ChainTxn, ChainVm};
 
 /// The executor of the parallel path.
-///
-/// Until Block-STM's `ParallelExecutor` lands, the parallel path runs the
-/// sequential executor; switching is this alias and [`new_parallel`].
-type ParallelImpl = SequentialExecutor;
+type ParallelImpl = ParallelExecutor;
 
+/// The node's `min_txs_for_parallel` is the one threshold: once a block is
+/// sent down the parallel path, Block-STM runs it whatever its size (the
+/// executor's own per-worker minimum is turned off).
 fn new_parallel(threads: usize) -> Result<ParallelImpl, EngineError> {
-    if threads == 0 {
-        return Err(EngineError::ZeroThreads);
-    }
-    Ok(SequentialExecutor::new())
+    Ok(ParallelExecutor::new(threads)?.with_min_txns_per_worker(0))
 }
 
 /// Which executor ran a block.

@@ -170,7 +170,9 @@ impl<S: Storage> Blockchain<S> {
             txs = summary.tx_count(),
             orphaned = summary.orphaned(),
             exec_ms = exec_time.as_secs_f64() * 1e3,
+            workers = summary.stats.workers,
             reexecutions = summary.stats.reexecutions(),
+            sequential_fallback_from = ?summary.stats.sequential_fallback_from,
             validation_failures = summary.stats.validation_failures,
             merge = %merge,
             "block applied"

@@ -1,0 +1,94 @@
+//! `parex calibrate`: where parallel execution starts paying on this
+//! machine.
+
+use crate::harness::Row;
+use crate::matrix::{run_cases, BenchError, Case};
+use crate::workload::Workload;
+
+/// Block sizes the calibration tries.
+pub const SIZES: [usize; 9] = [16, 24, 32, 48, 64, 96, 128, 256, 512];
+
+/// What calibration measured and recommends.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    /// One comparison per block size, transfers over as many accounts as
+    /// transactions (the cheapest, least conflicting transactions: the
+    /// hardest case for parallel execution to pay off).
+    pub rows: Vec<Row>,
+    /// The smallest block size from which every larger measured size ran
+    /// parallel at least 2% faster than sequential; `None` if none did.
+    pub min_txs_for_parallel: Option<usize>,
+}
+
+/// Measures sequential against parallel execution at `threads` threads on
+/// blocks of [`SIZES`] transactions, each `runs` times (times 20 for the
+/// small ones).
+pub fn calibrate(
+    threads: usize,
+    runs: usize,
+    progress: impl FnMut(usize, &Row),
+) -> Result<Calibration, BenchError> {
+    let cases: Vec<_> = SIZES
+        .iter()
+        .map(|&txns| Case {
+            workload: Workload::Transfer,
+            txns,
+            accounts: txns,
+            threads,
+        })
+        .collect();
+    let rows = run_cases(&cases, runs, progress)?;
+    Ok(Calibration {
+        min_txs_for_parallel: recommend(&rows),
+        rows,
+    })
+}
+
+/// The smallest size from which all larger rows are at least 2% faster in
+/// parallel.
+fn recommend(rows: &[Row]) -> Option<usize> {
+    let mut recommended = None;
+    for row in rows.iter().rev() {
+        if row.speedup >= 1.02 {
+            recommended = Some(row.txns);
+        } else {
+            break;
+        }
+    }
+    recommended
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(txns: usize, speedup: f64) -> Row {
+        Row {
+            workload: "transfer".into(),
+            txns,
+            accounts: txns,
+            threads: 2,
+            seq_ms: 1.0,
+            par_ms: 1.0 / speedup,
+            speedup,
+            reexec_per_tx: 0.0,
+            validation_failures: 0.0,
+            dependency_waits: 0.0,
+            ideal_speedup: 2.0,
+            outputs_equal: true,
+        }
+    }
+
+    #[test]
+    fn recommends_the_start_of_the_winning_tail() {
+        let rows = [
+            row(16, 0.5),
+            row(32, 1.05),
+            row(64, 0.99),
+            row(128, 1.1),
+            row(256, 1.3),
+        ];
+        assert_eq!(recommend(&rows), Some(128));
+        assert_eq!(recommend(&[row(16, 0.5), row(32, 0.9)]), None);
+    }
+}

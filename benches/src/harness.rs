@@ -1,0 +1,141 @@
+//! Sequential and parallel, side by side, in one run.
+
+use std::time::{Duration, Instant};
+
+use parex_engine::analysis::dependency_profile;
+use parex_engine::{BaseStorage, BlockError, Executor, ParallelExecutor, SequentialExecutor, Vm};
+use serde::Serialize;
+
+/// One row of a comparison: a block run `runs` times by each executor,
+/// alternately.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The workload's name.
+    pub workload: String,
+    /// Transactions in the block.
+    pub txns: usize,
+    /// Accounts the workload spreads over.
+    pub accounts: usize,
+    /// Threads of the parallel executor.
+    pub threads: usize,
+    /// Median sequential time, in milliseconds.
+    pub seq_ms: f64,
+    /// Median parallel time, in milliseconds.
+    pub par_ms: f64,
+    /// `seq_ms / par_ms`.
+    pub speedup: f64,
+    /// Executions beyond the first per transaction, averaged over the runs.
+    pub reexec_per_tx: f64,
+    /// Failed validations per run, averaged.
+    pub validation_failures: f64,
+    /// Dependency suspensions per run, averaged.
+    pub dependency_waits: f64,
+    /// The bound the block's dependencies put on the speedup.
+    pub ideal_speedup: f64,
+    /// Whether every parallel run's outcomes and final values equalled the
+    /// sequential run's.
+    pub outputs_equal: bool,
+}
+
+/// Runs `txns` `runs` times with each executor, alternating sequential and
+/// parallel so that both see the same machine conditions, and reports the
+/// medians.
+#[allow(clippy::too_many_arguments)]
+pub fn compare<VM, S>(
+    workload: &str,
+    accounts: usize,
+    vm: &VM,
+    txns: &[VM::Txn],
+    storage: &S,
+    parallel: &ParallelExecutor,
+    runs: usize,
+) -> Result<Row, BlockError>
+where
+    VM: Vm,
+    S: BaseStorage<VM::Key, VM::Value>,
+{
+    let runs = runs.max(1);
+    let reference = SequentialExecutor.execute(vm, txns, storage)?;
+    let mut seq_times = Vec::with_capacity(runs);
+    let mut par_times = Vec::with_capacity(runs);
+    let (mut reexecutions, mut validation_failures, mut dependency_waits) = (0u64, 0u64, 0u64);
+    let mut outputs_equal = true;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let output = SequentialExecutor.execute(vm, txns, storage)?;
+        seq_times.push(started.elapsed());
+        drop(output);
+
+        let started = Instant::now();
+        let output = parallel.execute(vm, txns, storage)?;
+        par_times.push(started.elapsed());
+        outputs_equal &= output.effect() == reference.effect();
+        reexecutions += output.stats.reexecutions();
+        validation_failures += output.stats.validation_failures;
+        dependency_waits += output.stats.dependency_waits;
+    }
+    let seq_ms = median_ms(&mut seq_times);
+    let par_ms = median_ms(&mut par_times);
+    let profile = dependency_profile(vm, txns, storage)?;
+    let per_run = |total: u64| total as f64 / runs as f64;
+    Ok(Row {
+        workload: workload.to_owned(),
+        txns: txns.len(),
+        accounts,
+        threads: parallel.threads(),
+        seq_ms,
+        par_ms,
+        speedup: if par_ms > 0.0 { seq_ms / par_ms } else { 1.0 },
+        reexec_per_tx: per_run(reexecutions) / txns.len().max(1) as f64,
+        validation_failures: per_run(validation_failures),
+        dependency_waits: per_run(dependency_waits),
+        ideal_speedup: profile.ideal_speedup(parallel.threads()),
+        outputs_equal,
+    })
+}
+
+fn median_ms(times: &mut [Duration]) -> f64 {
+    times.sort_unstable();
+    let mid = times.len() / 2;
+    let median = if times.len() % 2 == 0 && mid > 0 {
+        (times[mid - 1] + times[mid]) / 2
+    } else {
+        times[mid]
+    };
+    median.as_secs_f64() * 1e3
+}
+
+/// The rows as an aligned text table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<9} {:>6} {:>8} {:>7} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>6}\n",
+        "workload",
+        "txs",
+        "accounts",
+        "threads",
+        "seq ms",
+        "par ms",
+        "speedup",
+        "reexec/tx",
+        "val.fail",
+        "ideal",
+        "equal"
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "{:<9} {:>6} {:>8} {:>7} {:>10.3} {:>10.3} {:>7.2}x {:>10.3} {:>9.1} {:>7.2}x {:>6}\n",
+            row.workload,
+            row.txns,
+            row.accounts,
+            row.threads,
+            row.seq_ms,
+            row.par_ms,
+            row.speedup,
+            row.reexec_per_tx,
+            row.validation_failures,
+            row.ideal_speedup,
+            if row.outputs_equal { "yes" } else { "NO" }
+        ));
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! The standard comparison matrix and single comparisons of the synthetic
+//! workloads, as `parex bench` runs them.
+
+use parex_engine::{BlockError, EngineError, ParallelExecutor};
+
+use crate::harness::{compare, Row};
+use crate::workload::{block, BenchVm, Workload};
+
+/// One comparison to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    /// The workload.
+    pub workload: Workload,
+    /// Transactions in the block.
+    pub txns: usize,
+    /// Accounts the transfers spread over.
+    pub accounts: usize,
+    /// Threads of the parallel executor.
+    pub threads: usize,
+}
+
+/// The standard matrix at `threads` threads: the seed's block sizes (20, 50,
+/// 100) up to 10,000 for every workload, and the contention sweep (2 to
+/// 10,000 accounts) for transfers of 10,000 transactions.
+pub fn standard_matrix(threads: usize) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for workload in Workload::ALL {
+        for txns in [20, 50, 100, 1_000, 10_000] {
+            cases.push(Case {
+                workload,
+                txns,
+                accounts: txns.max(2),
+                threads,
+            });
+        }
+    }
+    for accounts in [2, 10, 100, 1_000] {
+        cases.push(Case {
+            workload: Workload::Transfer,
+            txns: 10_000,
+            accounts,
+            threads,
+        });
+    }
+    cases
+}
+
+/// Why a comparison could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The executor could not be built.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A block failed (a bug: the workloads are valid).
+    #[error(transparent)]
+    Block(#[from] BlockError),
+}
+
+/// Runs each case `runs` times per executor; calls `progress` after each.
+pub fn run_cases(
+    cases: &[Case],
+    runs: usize,
+    mut progress: impl FnMut(usize, &Row),
+) -> Result<Vec<Row>, BenchError> {
+    let mut rows = Vec::with_capacity(cases.len());
+    let mut executor: Option<ParallelExecutor> = None;
+    for (i, case) in cases.iter().enumerate() {
+        if executor.as_ref().map(ParallelExecutor::threads) != Some(case.threads) {
+            // At one thread, measure the Block-STM machinery itself rather
+            // than the executor's choice of the sequential path.
+            let min_per_worker = if case.threads == 1 {
+                0
+            } else {
+                parex_engine::DEFAULT_MIN_TXNS_PER_WORKER
+            };
+            executor =
+                Some(ParallelExecutor::new(case.threads)?.with_min_txns_per_worker(min_per_worker));
+        }
+        let Some(parallel) = executor.as_ref() else {
+            continue;
+        };
+        // Fewer runs of the long blocks would be noisier; more runs of the
+        // short ones cost nothing.
+        let runs = if case.txns <= 100 { runs * 20 } else { runs };
+        let block = block(case.workload, case.txns, case.accounts, 42);
+        let row = compare(
+            case.workload.name(),
+            case.accounts,
+            &BenchVm,
+            &block.txns,
+            &block.genesis,
+            parallel,
+            runs,
+        )?;
+        progress(i, &row);
+        rows.push(row);
+    }
+    Ok(rows)
+}

@@ -1,0 +1,520 @@
+//! One block under parallel execution: the shared state and the worker loop.
+//!
+//! [`ParallelBlock`] can be driven by any threads: the executor's pool runs
+//! [`ParallelBlock::run_worker`] on each of its workers, the loom tests on
+//! model-checked threads. After every worker has returned,
+//! [`ParallelBlock::finish`] turns the multi-version memory into the block's
+//! output.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use parex_mvmemory::{MvMemory, ReadDescriptor};
+use parex_scheduler::{Scheduler, Task, TxnStatus, Version};
+use parex_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use parex_sync::{CachePadded, Mutex};
+
+use crate::executor::VmBlockOutput;
+use crate::parallel::view::ParallelView;
+use crate::sequential::{panic_message, SequentialRun};
+use crate::write_set::WriteSet;
+use crate::{
+    BaseStorage, BlockError, BlockOutput, ExecutionStats, StorageError, TxnIndex, TxnOutcome, Vm,
+    VmError,
+};
+
+/// What the last finished incarnation of a transaction produced.
+#[derive(Debug)]
+enum IncarnationResult<O> {
+    Output(O),
+    /// A delta overflowed against the transaction's own writes.
+    DeltaOverflow,
+    /// The VM panicked or failed: an error for the block if this incarnation
+    /// turns out to be the final one.
+    Failed(BlockError),
+}
+
+/// Where the last finished incarnation of a transaction leaves its result.
+type ResultSlot<O> = CachePadded<Mutex<Option<IncarnationResult<O>>>>;
+
+/// Counters one worker keeps to itself and adds to the block's at the end,
+/// so that counting costs no shared write on the hot path.
+#[derive(Debug, Default, Clone, Copy)]
+struct WorkerCounters {
+    executions: u64,
+    validations: u64,
+    validation_failures: u64,
+    dependency_waits: u64,
+}
+
+/// Conflicts a block must see before contention can halt it.
+const MIN_CONFLICTS: usize = 8;
+
+/// Transactions per materialization chunk: enough to amortize claiming it,
+/// few enough that workers finish together.
+const CHUNK: usize = 128;
+
+/// The final values of the locations last written by one chunk of
+/// transactions, in block order.
+struct Chunk<K, V> {
+    values: Vec<(K, V)>,
+    first_overflow: Option<TxnIndex>,
+}
+
+/// Where a worker leaves a materialized chunk.
+type ChunkSlot<K, V> = Mutex<Option<Chunk<K, V>>>;
+
+/// Final values of a VM's locations, in block order.
+type FinalValues<VM> = Vec<(<VM as Vm>::Key, <VM as Vm>::Value)>;
+
+/// Buffers a worker reuses from task to task.
+struct WorkerBuffers<K, V> {
+    reads: Vec<ReadDescriptor<K, V>>,
+    writes: WriteSet<K, V>,
+    counters: WorkerCounters,
+}
+
+/// The shared state of one block executed in parallel.
+pub struct ParallelBlock<'a, VM: Vm, S> {
+    vm: &'a VM,
+    txns: &'a [VM::Txn],
+    storage: &'a S,
+    memory: MvMemory<VM::Key, VM::Value>,
+    scheduler: Scheduler,
+    results: Box<[ResultSlot<VM::Output>]>,
+    /// The first error that stops the whole block (storage, engine bug).
+    abort: Mutex<Option<BlockError>>,
+    counters: Mutex<WorkerCounters>,
+    /// Validation aborts and dependency suspensions so far.
+    conflicts: CachePadded<AtomicUsize>,
+    /// Set when conflicts made the block halt to finish sequentially.
+    contended: AtomicBool,
+    /// Whether contention may halt the block (see [`Self::note_conflict`]).
+    contention_fallback: bool,
+    /// The next chunk to materialize once the block is done.
+    next_chunk: CachePadded<AtomicUsize>,
+    chunks: Box<[ChunkSlot<VM::Key, VM::Value>]>,
+}
+
+impl<'a, VM, S> ParallelBlock<'a, VM, S>
+where
+    VM: Vm,
+    S: BaseStorage<VM::Key, VM::Value>,
+{
+    /// Prepares `txns` for execution on `storage`.
+    pub fn new(vm: &'a VM, txns: &'a [VM::Txn], storage: &'a S) -> Self {
+        Self {
+            vm,
+            txns,
+            storage,
+            memory: MvMemory::new(txns.len()),
+            scheduler: Scheduler::new(txns.len()),
+            results: (0..txns.len())
+                .map(|_| CachePadded::new(Mutex::new(None)))
+                .collect(),
+            abort: Mutex::new(None),
+            counters: Mutex::new(WorkerCounters::default()),
+            conflicts: CachePadded::new(AtomicUsize::new(0)),
+            contended: AtomicBool::new(false),
+            contention_fallback: true,
+            next_chunk: CachePadded::new(AtomicUsize::new(0)),
+            chunks: (0..txns.len().div_ceil(CHUNK))
+                .map(|_| Mutex::new(None))
+                .collect(),
+        }
+    }
+
+    /// Takes tasks from the scheduler and runs them until the block is done,
+    /// then helps materialize the final values. Call it from every worker
+    /// thread; it never unwinds.
+    pub fn run_worker(&self) {
+        let mut buffers = WorkerBuffers {
+            reads: Vec::new(),
+            writes: WriteSet::default(),
+            counters: WorkerCounters::default(),
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.worker_loop(&mut buffers);
+            // Done means no task is active anywhere: the memory is final and
+            // can be read without waiting for the other workers.
+            if self.abort.lock().is_none() && !self.contended.load(Ordering::Relaxed) {
+                self.materialize_chunks();
+            }
+        }));
+        if let Err(payload) = outcome {
+            self.stop(BlockError::Internal(format!(
+                "worker panicked: {}",
+                panic_message(payload.as_ref())
+            )));
+        }
+        let mut counters = self.counters.lock();
+        counters.executions += buffers.counters.executions;
+        counters.validations += buffers.counters.validations;
+        counters.validation_failures += buffers.counters.validation_failures;
+        counters.dependency_waits += buffers.counters.dependency_waits;
+    }
+
+    fn worker_loop(&self, buffers: &mut WorkerBuffers<VM::Key, VM::Value>) {
+        let mut task = self.scheduler.next_task();
+        while let Some(current) = task {
+            task = match current {
+                Task::Execute(version) => self.try_execute(version, buffers),
+                Task::Validate(version) => self.validate(version, buffers),
+            };
+            if task.is_none() {
+                task = self.scheduler.next_task();
+            } else if self.scheduler.done() {
+                // Halted: a follow-up task is dropped with the rest.
+                break;
+            }
+        }
+    }
+
+    /// Materializes chunks of transactions until none is left.
+    fn materialize_chunks(&self) {
+        let block_size = self.txns.len();
+        loop {
+            let chunk = self.next_chunk.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = self.chunks.get(chunk) else {
+                return;
+            };
+            let mut values = Vec::new();
+            let mut first_overflow: Option<TxnIndex> = None;
+            for txn_idx in chunk * CHUNK..((chunk + 1) * CHUNK).min(block_size) {
+                match self.memory.materialize_txn(
+                    txn_idx,
+                    block_size,
+                    |key| self.storage.get(key),
+                    &mut values,
+                ) {
+                    Ok(overflow) => first_overflow = earliest(first_overflow, overflow),
+                    Err(error) => {
+                        self.stop(BlockError::Storage { txn_idx, error });
+                        return;
+                    }
+                }
+            }
+            *slot.lock() = Some(Chunk {
+                values,
+                first_overflow,
+            });
+        }
+    }
+
+    /// Whether contention may halt the block to finish it sequentially
+    /// (on by default).
+    pub fn with_contention_fallback(mut self, enabled: bool) -> Self {
+        self.contention_fallback = enabled;
+        self
+    }
+
+    /// Counts a conflict (an abort or a suspension) and halts the block when
+    /// conflicts are so frequent that the block is essentially sequential:
+    /// at least [`MIN_CONFLICTS`] of them, and one for every three
+    /// transactions started (a fully dependent block on two workers sees
+    /// about one for every two; a parallel one, a handful per thousand). A dependent block then costs little more than
+    /// sequential execution instead of executing most transactions twice.
+    fn note_conflict(&self) {
+        let conflicts = self.conflicts.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.contention_fallback
+            && conflicts >= MIN_CONFLICTS
+            && conflicts * 3 >= self.scheduler.execution_progress()
+        {
+            self.contended.store(true, Ordering::Relaxed);
+            self.scheduler.halt();
+        }
+    }
+
+    /// Stops the block with an error every worker gives up on.
+    fn stop(&self, error: BlockError) {
+        self.abort.lock().get_or_insert(error);
+        self.scheduler.halt();
+    }
+
+    /// Executes one incarnation; returns its validation task if the worker
+    /// should run it next.
+    fn try_execute(
+        &self,
+        version: Version,
+        buffers: &mut WorkerBuffers<VM::Key, VM::Value>,
+    ) -> Option<Task> {
+        let Version {
+            txn_idx,
+            incarnation,
+        } = version;
+        loop {
+            buffers.reads.clear();
+            buffers.writes.clear();
+            buffers.counters.executions += 1;
+            let mut view = ParallelView {
+                txn_idx,
+                memory: &self.memory,
+                storage: self.storage,
+                reads: &mut buffers.reads,
+                writes: &mut buffers.writes,
+                blocked_on: None,
+                storage_error: None,
+            };
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                self.vm.execute(&self.txns[txn_idx], &mut view)
+            }));
+            if let Some(error) = view.storage_error.take() {
+                self.stop(BlockError::Storage { txn_idx, error });
+                return None;
+            }
+            if let Some(blocking) = view.blocked_on {
+                buffers.counters.dependency_waits += 1;
+                if self.scheduler.add_dependency(txn_idx, blocking) {
+                    self.note_conflict();
+                    return None;
+                }
+                // The blocking transaction finished meanwhile: run again.
+                continue;
+            }
+            let result = match result {
+                Ok(Ok(_)) if buffers.writes.overflowed() => IncarnationResult::DeltaOverflow,
+                Ok(Ok(output)) => IncarnationResult::Output(output),
+                Ok(Err(VmError::Fatal(message))) => {
+                    IncarnationResult::Failed(BlockError::TxnFailed { txn_idx, message })
+                }
+                Ok(Err(VmError::Suspended(_))) => IncarnationResult::Failed(BlockError::Internal(
+                    format!("transaction {txn_idx} suspended without a cause"),
+                )),
+                Err(payload) => IncarnationResult::Failed(BlockError::TxnPanicked {
+                    txn_idx,
+                    message: panic_message(payload.as_ref()),
+                }),
+            };
+            // Only an applied incarnation publishes its writes; a reverted or
+            // failed one publishes nothing, so what an earlier incarnation
+            // wrote is removed.
+            let applied = matches!(result, IncarnationResult::Output(_));
+            if !applied {
+                buffers.writes.clear();
+            }
+            let wrote_new_location = self.memory.record(
+                txn_idx,
+                incarnation,
+                &mut buffers.reads,
+                buffers.writes.drain(),
+            );
+            *self.results[txn_idx].lock() = Some(result);
+            return self.scheduler.finish_execution(version, wrote_new_location);
+        }
+    }
+
+    /// Validates one incarnation's read set; aborts it if it is stale.
+    fn validate(
+        &self,
+        version: Version,
+        buffers: &mut WorkerBuffers<VM::Key, VM::Value>,
+    ) -> Option<Task> {
+        buffers.counters.validations += 1;
+        let valid = match self
+            .memory
+            .validate_read_set(version.txn_idx, |key| self.storage.get(key))
+        {
+            Ok(valid) => valid,
+            Err(error) => {
+                self.stop(BlockError::Storage {
+                    txn_idx: version.txn_idx,
+                    error,
+                });
+                return None;
+            }
+        };
+        let aborted = !valid && self.scheduler.try_validation_abort(version);
+        if aborted {
+            buffers.counters.validation_failures += 1;
+            self.memory.convert_writes_to_estimates(version.txn_idx);
+            self.note_conflict();
+        }
+        self.scheduler.finish_validation(version.txn_idx, aborted)
+    }
+
+    /// The block's output, once every worker has returned.
+    ///
+    /// Normally every transaction's last incarnation is final and the
+    /// workers have materialized the final values. Two cases finish the
+    /// block sequentially from some index `k` on, over the state the exact
+    /// prefix `0..k` left in the memory:
+    /// - a transaction's delta overflowed against what earlier transactions
+    ///   wrote (it must be reverted, and later ones may have read its
+    ///   writes): `k` is that transaction;
+    /// - the block was halted for contention: `k` is the end of the prefix
+    ///   whose incarnations are executed and still validate, so no validated
+    ///   work is redone.
+    pub fn finish(self) -> Result<VmBlockOutput<VM>, BlockError> {
+        if let Some(error) = self.abort.lock().take() {
+            return Err(error);
+        }
+        let block_size = self.txns.len();
+        let (exact_until, final_values) = if self.contended.load(Ordering::Relaxed) {
+            (self.validated_prefix()?, None)
+        } else {
+            let mut first_overflow: Option<TxnIndex> = None;
+            let mut chunks = Vec::with_capacity(self.chunks.len());
+            for slot in self.chunks.iter() {
+                let chunk = slot.lock().take().ok_or_else(|| {
+                    BlockError::Internal("a chunk of final values was not materialized".to_owned())
+                })?;
+                first_overflow = earliest(first_overflow, chunk.first_overflow);
+                chunks.push(chunk.values);
+            }
+            match first_overflow {
+                None => (block_size, Some(chunks.concat())),
+                Some(first) => (first, None),
+            }
+        };
+        // The prefix's own deltas may overflow too.
+        let prefix_values = match final_values {
+            Some(values) => Ok(values),
+            None => self.materialize_prefix(exact_until),
+        };
+        let (exact_until, prefix_values) =
+            match prefix_values {
+                Ok(values) => (exact_until, values),
+                Err(Some(first_overflow)) => match self.materialize_prefix(first_overflow) {
+                    Ok(values) => (first_overflow, values),
+                    Err(_) => {
+                        return Err(BlockError::Internal(
+                            "delta overflow below the first overflow".to_owned(),
+                        ))
+                    }
+                },
+                Err(None) => {
+                    return Err(self.abort.lock().take().unwrap_or_else(|| {
+                        BlockError::Internal("materialization failed".to_owned())
+                    }))
+                }
+            };
+
+        let mut outcomes = Vec::with_capacity(block_size);
+        for (txn_idx, slot) in self.results.iter().enumerate().take(exact_until) {
+            match slot.lock().take() {
+                Some(IncarnationResult::Output(output)) => {
+                    outcomes.push(TxnOutcome::Applied(output))
+                }
+                Some(IncarnationResult::DeltaOverflow) => outcomes.push(TxnOutcome::DeltaOverflow),
+                Some(IncarnationResult::Failed(error)) => return Err(error),
+                None => {
+                    return Err(BlockError::Internal(format!(
+                        "transaction {txn_idx} has no result after the block finished"
+                    )))
+                }
+            }
+        }
+
+        let counters = *self.counters.lock();
+        let mut stats = ExecutionStats {
+            txns: block_size,
+            executions: counters.executions,
+            validations: counters.validations,
+            validation_failures: counters.validation_failures,
+            dependency_waits: counters.dependency_waits,
+            ..ExecutionStats::default()
+        };
+        if exact_until == block_size {
+            return Ok(BlockOutput {
+                outcomes,
+                final_values: prefix_values,
+                stats,
+            });
+        }
+
+        stats.sequential_fallback_from = Some(exact_until);
+        stats.executions += (block_size - exact_until) as u64;
+        let prefix = PrefixStorage {
+            memory: &self.memory,
+            end: exact_until,
+            storage: self.storage,
+        };
+        let mut run = SequentialRun::new(block_size - exact_until);
+        run.execute(self.vm, &self.txns[exact_until..], exact_until, &prefix)?;
+        outcomes.append(&mut run.outcomes);
+        let mut final_values = prefix_values;
+        // Locations the sequential part wrote again move to its order.
+        final_values.retain(|(key, _)| !run.written.contains_key(key));
+        final_values.extend(run.written.into_values());
+        Ok(BlockOutput {
+            outcomes,
+            final_values,
+            stats,
+        })
+    }
+
+    /// The final values after the prefix `0..end`; `Err(Some(k))` if the
+    /// delta of transaction `k < end` overflowed, `Err(None)` after a storage
+    /// error (left in `abort`).
+    fn materialize_prefix(&self, end: TxnIndex) -> Result<FinalValues<VM>, Option<TxnIndex>> {
+        match self.memory.materialize(end, |key| self.storage.get(key)) {
+            Ok(values) => match values.first_overflow {
+                None => Ok(values.values),
+                Some(first) => Err(Some(first)),
+            },
+            Err(error) => {
+                self.stop(storage_error_at(end, error));
+                Err(None)
+            }
+        }
+    }
+
+    /// The longest prefix of transactions whose recorded incarnation is
+    /// executed and still validates against the prefix below it: exactly
+    /// what sequential execution gives them. Runs after the workers stopped.
+    fn validated_prefix(&self) -> Result<TxnIndex, BlockError> {
+        for txn_idx in 0..self.txns.len() {
+            let (_, status) = self.scheduler.status(txn_idx);
+            if status != TxnStatus::Executed {
+                return Ok(txn_idx);
+            }
+            let valid = self
+                .memory
+                .validate_read_set(txn_idx, |key| self.storage.get(key))
+                .map_err(|error| BlockError::Storage { txn_idx, error })?;
+            if !valid {
+                return Ok(txn_idx);
+            }
+        }
+        Ok(self.txns.len())
+    }
+}
+
+/// The lower of two optional indices.
+fn earliest(a: Option<TxnIndex>, b: Option<TxnIndex>) -> Option<TxnIndex> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn storage_error_at(txn_idx: TxnIndex, error: StorageError) -> BlockError {
+    BlockError::Storage {
+        txn_idx: txn_idx.saturating_sub(1),
+        error,
+    }
+}
+
+/// The state after the first `end` transactions of the block: their versions
+/// in the multi-version memory over the base storage.
+struct PrefixStorage<'a, K, V, S> {
+    memory: &'a MvMemory<K, V>,
+    end: TxnIndex,
+    storage: &'a S,
+}
+
+impl<K, V, S> BaseStorage<K, V> for PrefixStorage<'_, K, V, S>
+where
+    K: crate::Key,
+    V: crate::Value,
+    S: BaseStorage<K, V>,
+{
+    fn get(&self, key: &K) -> Result<Option<V>, StorageError> {
+        match self
+            .memory
+            .value_below(key, self.end, |key| self.storage.get(key))?
+        {
+            Some(materialized) => Ok(materialized.value),
+            None => self.storage.get(key),
+        }
+    }
+}

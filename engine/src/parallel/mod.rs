@@ -1,0 +1,130 @@
+//! The Block-STM parallel executor.
+
+mod block;
+mod pool;
+mod view;
+
+use std::num::NonZeroUsize;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+pub use block::ParallelBlock;
+use pool::WorkerPool;
+
+use crate::executor::{Executor, VmBlockOutput};
+use crate::{BaseStorage, BlockError, EngineError, SequentialExecutor, Vm};
+
+/// Executes blocks with Block-STM on a pool of worker threads that is
+/// created once and reused for every block.
+///
+/// The calling thread is one of the workers. A block gets
+/// `min(threads, txns / min_txns_per_worker)` workers: waking a worker costs
+/// microseconds, so it needs enough transactions to be worth it. A block
+/// that would get fewer than two workers runs on the
+/// [`SequentialExecutor`](crate::SequentialExecutor) instead (Block-STM on
+/// one worker only adds overhead), unless `min_txns_per_worker` is 0, which
+/// runs Block-STM on every block (tests use it).
+///
+/// A block whose transactions conflict so often that it is essentially
+/// sequential is halted and finished sequentially, keeping the validated
+/// prefix (see [`ParallelBlock::finish`]).
+pub struct ParallelExecutor {
+    threads: usize,
+    min_txns_per_worker: usize,
+    contention_fallback: bool,
+    /// Held for a whole block: one block at a time per executor.
+    pool: Mutex<WorkerPool>,
+}
+
+impl std::fmt::Debug for ParallelExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParallelExecutor")
+            .field("threads", &self.threads)
+            .field("min_txns_per_worker", &self.min_txns_per_worker)
+            .field("contention_fallback", &self.contention_fallback)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default of [`ParallelExecutor::with_min_txns_per_worker`], measured on
+/// the 2-core development machines (`parex calibrate` measures yours).
+pub const DEFAULT_MIN_TXNS_PER_WORKER: usize = 32;
+
+impl ParallelExecutor {
+    /// An executor with `threads` worker threads (the caller included).
+    pub fn new(threads: usize) -> Result<Self, EngineError> {
+        if threads == 0 {
+            return Err(EngineError::ZeroThreads);
+        }
+        Ok(Self {
+            threads,
+            min_txns_per_worker: DEFAULT_MIN_TXNS_PER_WORKER,
+            contention_fallback: true,
+            pool: Mutex::new(WorkerPool::new(threads)?),
+        })
+    }
+
+    /// An executor with one thread per available core.
+    pub fn with_available_parallelism() -> Result<Self, EngineError> {
+        Self::new(std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+    }
+
+    /// Sets how many transactions each worker needs; 0 runs Block-STM on
+    /// every block, however small.
+    pub fn with_min_txns_per_worker(mut self, min_txns_per_worker: usize) -> Self {
+        self.min_txns_per_worker = min_txns_per_worker;
+        self
+    }
+
+    /// Sets whether a heavily conflicting block may be finished sequentially
+    /// (on by default).
+    pub fn with_contention_fallback(mut self, enabled: bool) -> Self {
+        self.contention_fallback = enabled;
+        self
+    }
+
+    /// The number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The workers a block of `txns` transactions gets; `None` to run it
+    /// sequentially.
+    pub fn workers_for(&self, txns: usize) -> Option<usize> {
+        if self.min_txns_per_worker == 0 {
+            return Some(self.threads.min(txns.max(1)));
+        }
+        let workers = (txns / self.min_txns_per_worker).min(self.threads);
+        (workers >= 2).then_some(workers)
+    }
+}
+
+impl Executor for ParallelExecutor {
+    fn execute<VM, S>(
+        &self,
+        vm: &VM,
+        txns: &[VM::Txn],
+        storage: &S,
+    ) -> Result<VmBlockOutput<VM>, BlockError>
+    where
+        VM: Vm,
+        S: BaseStorage<VM::Key, VM::Value>,
+    {
+        let started = Instant::now();
+        let Some(workers) = self.workers_for(txns.len()) else {
+            let mut output = SequentialExecutor.execute(vm, txns, storage)?;
+            output.stats.sequential_fallback_from = Some(0);
+            return Ok(output);
+        };
+        let block = ParallelBlock::new(vm, txns, storage)
+            .with_contention_fallback(self.contention_fallback);
+        {
+            let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.run(workers, &|_| block.run_worker());
+        }
+        let mut output = block.finish()?;
+        output.stats.workers = workers;
+        output.stats.wall_time = started.elapsed();
+        Ok(output)
+    }
+}

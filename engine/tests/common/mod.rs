@@ -1,0 +1,119 @@
+//! A small programmable VM for the engine's tests: each transaction is a
+//! list of operations over `u64` keys and values, so generators can build
+//! every access pattern the executors must agree on.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use parex_engine::{BlockError, Executor, TxnView, Vm, VmBlockOutput, VmError};
+
+/// One operation of a transaction. Values written depend on everything the
+/// transaction read before (its running `acc`), so a stale read changes the
+/// writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Reads a key; its value is mixed into `acc` and into the output.
+    Read(u64),
+    /// Writes `acc + c` to a key.
+    Write(u64, u64),
+    /// Adds a delta to a key without reading it.
+    Delta(u64, i128),
+    /// Reads a key and writes `value + 1` to the key named by that value
+    /// (modulo `keys`): the write set depends on what was read.
+    Redirect { key: u64, keys: u64 },
+    /// Reads a key and panics if its value is divisible by `modulus`.
+    PanicIf { key: u64, modulus: u64 },
+    /// Reads a key and fails the block if its value is divisible by `modulus`.
+    FailIf { key: u64, modulus: u64 },
+}
+
+/// A transaction: a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program(pub Vec<Op>);
+
+/// Executes [`Program`]s; the output is every value read, in order.
+#[derive(Debug, Default)]
+pub struct ProgramVm;
+
+impl Vm for ProgramVm {
+    type Txn = Program;
+    type Key = u64;
+    type Value = u64;
+    type Output = Vec<Option<u64>>;
+
+    fn execute<V: TxnView<u64, u64>>(
+        &self,
+        txn: &Program,
+        view: &mut V,
+    ) -> Result<Self::Output, VmError> {
+        let mut acc: u64 = 0;
+        let mut seen = Vec::new();
+        let mut read = |view: &mut V, key: u64, acc: &mut u64| -> Result<Option<u64>, VmError> {
+            let value = view.read(&key)?;
+            *acc = acc.wrapping_mul(31).wrapping_add(value.unwrap_or(7));
+            seen.push(value);
+            Ok(value)
+        };
+        for op in &txn.0 {
+            match *op {
+                Op::Read(key) => {
+                    read(view, key, &mut acc)?;
+                }
+                Op::Write(key, c) => view.write(key, acc.wrapping_add(c)),
+                Op::Delta(key, delta) => view.add_delta(key, delta),
+                Op::Redirect { key, keys } => {
+                    let value = read(view, key, &mut acc)?.unwrap_or(0);
+                    view.write(value % keys.max(1), value.wrapping_add(1));
+                }
+                Op::PanicIf { key, modulus } => {
+                    let value = read(view, key, &mut acc)?.unwrap_or(0);
+                    if value % modulus.max(1) == 0 {
+                        panic!("program panics on value {value} at key {key}");
+                    }
+                }
+                Op::FailIf { key, modulus } => {
+                    let value = read(view, key, &mut acc)?.unwrap_or(0);
+                    if value % modulus.max(1) == 0 {
+                        return Err(VmError::Fatal(format!("value {value} at key {key}")));
+                    }
+                }
+            }
+        }
+        Ok(seen)
+    }
+}
+
+/// Silences the panic messages the programs raise on purpose.
+pub fn quiet_program_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .unwrap_or("");
+            if !message.starts_with("program panics") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// The outcomes and final values, or the block error.
+pub type Effect = Result<
+    (
+        Vec<parex_engine::TxnOutcome<Vec<Option<u64>>>>,
+        Vec<(u64, u64)>,
+    ),
+    BlockError,
+>;
+
+/// What `executor` makes of the block, without statistics.
+pub fn effect<E: Executor>(executor: &E, txns: &[Program], storage: &HashMap<u64, u64>) -> Effect {
+    executor
+        .execute(&ProgramVm, txns, storage)
+        .map(|output: VmBlockOutput<ProgramVm>| (output.outcomes, output.final_values))
+}

@@ -1,0 +1,220 @@
+//! Deterministic cases every executor must get right.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{effect, quiet_program_panics, Op, Program, ProgramVm};
+use parex_engine::{BlockError, Executor, ParallelExecutor, SequentialExecutor, TxnOutcome, Vm};
+
+fn both(txns: &[Program], storage: &HashMap<u64, u64>) -> common::Effect {
+    let sequential = effect(&SequentialExecutor, txns, storage);
+    for threads in 1..=4 {
+        let parallel = ParallelExecutor::new(threads)
+            .unwrap()
+            .with_min_txns_per_worker(0);
+        for _ in 0..3 {
+            assert_eq!(
+                effect(&parallel, txns, storage),
+                sequential,
+                "{threads} threads"
+            );
+        }
+    }
+    sequential
+}
+
+#[test]
+fn twenty_non_conflicting_transactions() {
+    let txns: Vec<_> = (0..20)
+        .map(|i| Program(vec![Op::Read(i), Op::Write(100 + i, i)]))
+        .collect();
+    let storage: HashMap<u64, u64> = (0..20).map(|i| (i, i * 10)).collect();
+    let (outcomes, values) = both(&txns, &storage).unwrap();
+    assert_eq!(outcomes.len(), 20);
+    assert_eq!(values.len(), 20);
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
+    let stats = executor.execute(&ProgramVm, &txns, &storage).unwrap().stats;
+    assert_eq!(stats.validation_failures, 0, "{stats:?}");
+    assert_eq!(stats.reexecutions(), 0, "{stats:?}");
+}
+
+#[test]
+fn ten_transactions_with_five_conflicts() {
+    // Odd transactions read what the transaction before them wrote.
+    let txns: Vec<_> = (0..10u64)
+        .map(|i| {
+            if i % 2 == 1 {
+                Program(vec![Op::Read(i - 1 + 1000), Op::Write(i + 1000, 1)])
+            } else {
+                Program(vec![Op::Write(i + 1000, i)])
+            }
+        })
+        .collect();
+    let (outcomes, _) = both(&txns, &HashMap::new()).unwrap();
+    for i in (1..10).step_by(2) {
+        assert_eq!(outcomes[i], TxnOutcome::Applied(vec![Some(i as u64 - 1)]));
+    }
+}
+
+#[test]
+fn final_values_merge_every_write_in_block_order() {
+    // Two credits to one account are both applied (deltas), the last write
+    // of a location wins, and a location written and then credited keeps
+    // both.
+    let txns = vec![
+        Program(vec![Op::Delta(1, 5)]),
+        Program(vec![Op::Delta(1, 7)]),
+        Program(vec![Op::Write(2, 1)]),
+        Program(vec![Op::Write(2, 2)]),
+        Program(vec![Op::Write(3, 10), Op::Delta(3, 1)]),
+        Program(vec![Op::Delta(3, 4)]),
+    ];
+    let storage = HashMap::from([(1, 100)]);
+    let (_, values) = both(&txns, &storage).unwrap();
+    assert_eq!(values, vec![(1, 112), (2, 2), (3, 15)]);
+}
+
+#[test]
+fn a_delta_overflow_reverts_only_its_transaction() {
+    let txns = vec![
+        Program(vec![Op::Delta(1, 1), Op::Write(9, 1)]),
+        Program(vec![Op::Delta(1, 10), Op::Write(8, 1)]),
+        Program(vec![Op::Read(1), Op::Read(8)]),
+    ];
+    let storage = HashMap::from([(1, u64::MAX - 5)]);
+    let (outcomes, values) = both(&txns, &storage).unwrap();
+    assert_eq!(outcomes[1], TxnOutcome::DeltaOverflow);
+    assert_eq!(
+        outcomes[2],
+        TxnOutcome::Applied(vec![Some(u64::MAX - 4), None])
+    );
+    assert_eq!(values, vec![(1, u64::MAX - 4), (9, 1)]);
+}
+
+#[test]
+fn a_panic_sequential_execution_hits_names_the_transaction() {
+    quiet_program_panics();
+    let txns = vec![
+        Program(vec![Op::Write(1, 0)]),
+        Program(vec![Op::Read(5)]),
+        Program(vec![Op::PanicIf { key: 1, modulus: 1 }]),
+        Program(vec![Op::Write(2, 0)]),
+    ];
+    let error = both(&txns, &HashMap::new()).unwrap_err();
+    assert!(
+        matches!(error, BlockError::TxnPanicked { txn_idx: 2, .. }),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_speculative_panic_does_not_fail_the_block() {
+    quiet_program_panics();
+    // Transaction 1 panics if it reads 0 at key 1, which it can only do
+    // speculatively, before transaction 0 wrote 5 there.
+    let mut txns = vec![Program(vec![Op::Read(50), Op::Write(1, 5)])];
+    txns.extend((0..30).map(|_| {
+        Program(vec![Op::PanicIf {
+            key: 1,
+            modulus: 1_000_000,
+        }])
+    }));
+    let storage = HashMap::from([(1, 0)]);
+    both(&txns, &storage).unwrap();
+}
+
+#[test]
+fn empty_and_single_transaction_blocks() {
+    assert_eq!(both(&[], &HashMap::new()).unwrap(), (vec![], vec![]));
+    let one = vec![Program(vec![Op::Read(1), Op::Write(1, 1)])];
+    let (outcomes, values) = both(&one, &HashMap::from([(1, 1)])).unwrap();
+    assert_eq!(outcomes, vec![TxnOutcome::Applied(vec![Some(1)])]);
+    assert_eq!(values.len(), 1);
+}
+
+#[test]
+fn a_hundred_thousand_transactions() {
+    let txns: Vec<_> = (0..100_000u64)
+        .map(|i| {
+            Program(vec![
+                Op::Read(i % 5_000),
+                Op::Write(i % 7_919, i),
+                Op::Delta(0, 1),
+            ])
+        })
+        .collect();
+    let sequential = effect(&SequentialExecutor, &txns, &HashMap::new());
+    let parallel = ParallelExecutor::new(4)
+        .unwrap()
+        .with_min_txns_per_worker(0);
+    assert_eq!(effect(&parallel, &txns, &HashMap::new()), sequential);
+}
+
+#[test]
+fn the_executor_survives_a_failed_block() {
+    quiet_program_panics();
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
+    let bad = vec![Program(vec![Op::PanicIf { key: 1, modulus: 1 }]); 8];
+    assert!(executor
+        .execute(&ProgramVm, &bad, &HashMap::<u64, u64>::new())
+        .is_err());
+    let good = vec![Program(vec![Op::Write(1, 1)]); 8];
+    assert!(executor
+        .execute(&ProgramVm, &good, &HashMap::<u64, u64>::new())
+        .is_ok());
+}
+
+#[test]
+fn zero_threads_is_refused() {
+    assert!(ParallelExecutor::new(0).is_err());
+}
+
+#[allow(dead_code)]
+fn assert_vm_is_sync<T: Vm>() {}
+
+#[test]
+fn a_dependent_block_is_finished_sequentially_keeping_the_validated_prefix() {
+    // Every transaction reads what the one before it wrote. Whether (and
+    // where) contention halts the block depends on the interleaving; the
+    // result never does. Over a few long runs the two workers overlap and
+    // the fallback fires.
+    let txns: Vec<_> = (0..10_000u64)
+        .map(|i| Program(vec![Op::Read(i), Op::Write(i + 1, 1)]))
+        .collect();
+    let storage = HashMap::from([(0, 1)]);
+    let sequential = effect(&SequentialExecutor, &txns, &storage);
+    let executor = ParallelExecutor::new(2).unwrap();
+    let mut fell_back = 0;
+    for _ in 0..5 {
+        let output = executor.execute(&ProgramVm, &txns, &storage).unwrap();
+        assert_eq!(Ok((output.outcomes, output.final_values)), sequential);
+        fell_back += usize::from(output.stats.sequential_fallback_from.is_some());
+    }
+    assert!(
+        fell_back > 0,
+        "contention never halted a fully dependent block"
+    );
+}
+
+#[test]
+fn a_block_too_small_for_two_workers_runs_sequentially() {
+    let txns = vec![Program(vec![Op::Write(1, 1)]); 20];
+    let executor = ParallelExecutor::new(2).unwrap();
+    let stats = executor
+        .execute(&ProgramVm, &txns, &HashMap::<u64, u64>::new())
+        .unwrap()
+        .stats;
+    assert_eq!(stats.sequential_fallback_from, Some(0));
+    assert_eq!(stats.validations, 0);
+    let big = vec![Program(vec![Op::Write(1, 1)]); 200];
+    let stats = executor
+        .execute(&ProgramVm, &big, &HashMap::<u64, u64>::new())
+        .unwrap()
+        .stats;
+    assert_eq!(stats.workers, 2);
+}

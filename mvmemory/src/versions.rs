@@ -1,0 +1,204 @@
+//! The versions of one location: what each transaction of the block last
+//! wrote there, ordered by transaction index.
+
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+
+use crate::{Delta, Incarnation, TxnIndex, Value};
+
+/// What one incarnation wrote at a location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EntryData<V> {
+    /// A full value.
+    Value(V),
+    /// An amount added to the value below it.
+    Delta(Delta),
+}
+
+/// A version: the data, the incarnation that wrote it, and whether that
+/// incarnation has since been aborted (an ESTIMATE: the next incarnation will
+/// probably write here again, so readers wait for it instead of reading
+/// what is below).
+#[derive(Debug, Clone)]
+pub(crate) struct Entry<V> {
+    pub(crate) incarnation: Incarnation,
+    pub(crate) estimate: bool,
+    pub(crate) data: EntryData<V>,
+}
+
+/// What a transaction sees at a location, before anything is cloned.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Lookup<'a, V> {
+    /// No lower transaction wrote the location: the base storage's value.
+    Storage,
+    /// The highest lower version is a full value.
+    Version {
+        txn_idx: TxnIndex,
+        incarnation: Incarnation,
+        value: &'a V,
+    },
+    /// The highest lower versions are deltas; applied in order to the value
+    /// below them (or to the base value), they give this.
+    Resolved(Option<V>),
+    /// Resolving the deltas needs the base storage's value: ask again with it.
+    NeedsBase,
+    /// The highest lower version that matters is an ESTIMATE of this
+    /// transaction.
+    Dependency(TxnIndex),
+}
+
+/// The versions of one location, sorted by transaction index.
+///
+/// Most locations are written by one or two transactions of a block (an
+/// account sends once and is credited once), so the first two versions live
+/// inline: such a location costs no allocation of its own. Versions
+/// mostly arrive in index order (workers take low indices first), so an
+/// insertion is usually an append.
+#[derive(Debug)]
+pub(crate) struct Versions<V> {
+    entries: SmallVec<[(TxnIndex, Entry<V>); 2]>,
+}
+
+impl<V: Value> Versions<V> {
+    pub(crate) fn new() -> Self {
+        Self {
+            entries: SmallVec::new(),
+        }
+    }
+
+    /// The number of versions of transactions below `end`.
+    fn below(&self, end: TxnIndex) -> usize {
+        self.entries.partition_point(|(idx, _)| *idx < end)
+    }
+
+    /// Sets `txn_idx`'s version.
+    pub(crate) fn insert(&mut self, txn_idx: TxnIndex, entry: Entry<V>) {
+        let at = self.below(txn_idx);
+        match self.entries.get_mut(at) {
+            Some((idx, existing)) if *idx == txn_idx => *existing = entry,
+            _ => self.entries.insert(at, (txn_idx, entry)),
+        }
+    }
+
+    /// Removes `txn_idx`'s version, if any.
+    pub(crate) fn remove(&mut self, txn_idx: TxnIndex) {
+        let at = self.below(txn_idx);
+        if matches!(self.entries.get(at), Some((idx, _)) if *idx == txn_idx) {
+            self.entries.remove(at);
+        }
+    }
+
+    /// Marks `txn_idx`'s version as an ESTIMATE.
+    pub(crate) fn mark_estimate(&mut self, txn_idx: TxnIndex) {
+        let at = self.below(txn_idx);
+        if let Some((idx, entry)) = self.entries.get_mut(at) {
+            if *idx == txn_idx {
+                entry.estimate = true;
+            }
+        }
+    }
+
+    /// The highest transaction below `end` with a version here.
+    pub(crate) fn last_writer_below(&self, end: TxnIndex) -> Option<TxnIndex> {
+        let below = self.below(end);
+        below.checked_sub(1).map(|last| self.entries[last].0)
+    }
+
+    /// What transaction `txn_idx` reads here. `base` is the base storage's
+    /// value when the caller has it (needed only under deltas).
+    pub(crate) fn lookup(&self, txn_idx: TxnIndex, base: Option<&Option<V>>) -> Lookup<'_, V> {
+        let below = &self.entries[..self.below(txn_idx)];
+        // Walk down to the highest full value, through deltas.
+        let mut saw_delta = false;
+        for (pos, (idx, entry)) in below.iter().enumerate().rev() {
+            if entry.estimate {
+                return Lookup::Dependency(*idx);
+            }
+            match &entry.data {
+                EntryData::Value(value) if pos + 1 == below.len() => {
+                    return Lookup::Version {
+                        txn_idx: *idx,
+                        incarnation: entry.incarnation,
+                        value,
+                    };
+                }
+                EntryData::Value(value) => {
+                    return Lookup::Resolved(
+                        apply_deltas(Some(value.clone()), &below[pos + 1..]).0,
+                    );
+                }
+                EntryData::Delta(_) => saw_delta = true,
+            }
+        }
+        match (saw_delta, base) {
+            (false, _) => Lookup::Storage,
+            (true, None) => Lookup::NeedsBase,
+            (true, Some(base)) => Lookup::Resolved(apply_deltas(base.clone(), below).0),
+        }
+    }
+
+    /// Whether resolving this location's versions below `end` needs the base
+    /// storage's value: its lowest version is a delta.
+    pub(crate) fn needs_base(&self, end: TxnIndex) -> bool {
+        matches!(
+            self.entries[..self.below(end)].first(),
+            Some((
+                _,
+                Entry {
+                    data: EntryData::Delta(_),
+                    ..
+                }
+            ))
+        )
+    }
+
+    /// The value after every version below `end`, and the first transaction
+    /// whose delta overflowed on the way, if any. `base` is required when
+    /// [`needs_base`](Self::needs_base); without it, an absent value is
+    /// assumed.
+    ///
+    /// Every delta is checked, also those a later full value hides: a delta
+    /// that overflowed reverts its whole transaction all the same.
+    pub(crate) fn materialize(
+        &self,
+        end: TxnIndex,
+        base: Option<&Option<V>>,
+    ) -> (Option<V>, Option<TxnIndex>) {
+        let mut current: Option<Cow<'_, V>> = base.and_then(|b| b.as_ref()).map(Cow::Borrowed);
+        let mut first_overflow = None;
+        for (idx, entry) in &self.entries[..self.below(end)] {
+            match &entry.data {
+                EntryData::Value(value) => current = Some(Cow::Borrowed(value)),
+                EntryData::Delta(delta) => match V::apply_delta(current.as_deref(), *delta) {
+                    Some(next) => current = Some(Cow::Owned(next)),
+                    None => {
+                        first_overflow.get_or_insert(*idx);
+                    }
+                },
+            }
+        }
+        (current.map(Cow::into_owned), first_overflow)
+    }
+}
+
+/// Applies the deltas among `entries` in order on `start`. A delta that does
+/// not fit is skipped (its transaction will be reverted) and reported as the
+/// first overflow, by the index of the transaction that wrote it.
+fn apply_deltas<V: Value>(
+    mut current: Option<V>,
+    entries: &[(TxnIndex, Entry<V>)],
+) -> (Option<V>, Option<TxnIndex>) {
+    let mut first_overflow = None;
+    for (idx, entry) in entries {
+        if let EntryData::Delta(delta) = entry.data {
+            match V::apply_delta(current.as_ref(), delta) {
+                Some(next) => current = Some(next),
+                None => {
+                    first_overflow.get_or_insert(*idx);
+                }
+            }
+        }
+    }
+    (current, first_overflow)
+}

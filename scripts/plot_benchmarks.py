@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Plots `parex bench --json` rows as SVG charts, with no dependency.
+
+    parex bench --json > rows.jsonl
+    scripts/plot_benchmarks.py rows.jsonl docs/plots
+
+writes speedup_vs_accounts.svg (rows of one block size, by account count)
+and speedup_vs_block_size.svg (rows of the largest account count, by block
+size), one line per workload and thread count, with the ideal speedup the
+block's dependencies allow dashed.
+"""
+
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+W, H, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 70, 190, 40, 60
+
+
+def load(path):
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            rows.append(json.loads(line))
+    return rows
+
+
+def chart(title, xlabel, series, ideal):
+    """series: {label: [(x, y)]}; ideal: {label: [(x, y)]} drawn dashed."""
+    xs = [x for pts in series.values() for x, _ in pts] or [1, 10]
+    ys = [y for pts in list(series.values()) + list(ideal.values()) for _, y in pts] or [1]
+    x_lo, x_hi = math.log10(min(xs)), math.log10(max(xs))
+    if x_hi - x_lo < 1e-9:
+        x_lo, x_hi = x_lo - 0.5, x_hi + 0.5
+    y_hi = max(2.0, math.ceil(max(ys) * 2) / 2)
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+
+    def px(x):
+        return LEFT + (math.log10(x) - x_lo) / (x_hi - x_lo) * pw
+
+    def py(y):
+        return TOP + ph - y / y_hi * ph
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+        f'font-family="sans-serif" font-size="12">',
+        f'<rect width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{W / 2 - RIGHT / 2}" y="22" text-anchor="middle" font-size="15">{title}</text>',
+    ]
+    step = 0.5 if y_hi <= 4 else 1.0
+    y = 0.0
+    while y <= y_hi + 1e-9:
+        out.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{LEFT - 8}" y="{py(y) + 4:.1f}" text-anchor="end">{y:g}x</text>')
+        y += step
+    out.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{py(1):.1f}" y2="{py(1):.1f}" stroke="#888"/>')
+    for x in sorted(set(xs)):
+        out.append(f'<text x="{px(x):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{x:,}</text>')
+    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 15}" text-anchor="middle">{xlabel}</text>')
+    out.append(
+        f'<text transform="translate(18,{TOP + ph / 2}) rotate(-90)" text-anchor="middle">'
+        "speedup (sequential median / parallel median)</text>"
+    )
+    for i, (label, pts) in enumerate(sorted(series.items())):
+        color = COLORS[i % len(COLORS)]
+        pts = sorted(pts)
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for x, y in pts:
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
+        if label in ideal:
+            ipts = sorted(ideal[label])
+            ipath = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in ipts)
+            out.append(
+                f'<polyline points="{ipath}" fill="none" stroke="{color}" '
+                'stroke-width="1" stroke-dasharray="4 3"/>'
+            )
+        ly = TOP + 10 + i * 18
+        out.append(f'<line x1="{W - RIGHT + 15}" x2="{W - RIGHT + 35}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"/>')
+        out.append(f'<text x="{W - RIGHT + 40}" y="{ly + 4}">{label}</text>')
+    ly = TOP + 10 + len(series) * 18
+    out.append(f'<line x1="{W - RIGHT + 15}" x2="{W - RIGHT + 35}" y1="{ly}" y2="{ly}" stroke="#444" stroke-dasharray="4 3"/>')
+    out.append(f'<text x="{W - RIGHT + 40}" y="{ly + 4}">ideal (dependencies)</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    rows = load(sys.argv[1])
+    if not rows:
+        sys.exit(f"no JSON rows in {sys.argv[1]}")
+    outdir = Path(sys.argv[2])
+    outdir.mkdir(parents=True, exist_ok=True)
+
+    def label(row):
+        return f'{row["workload"]}, {row["threads"]} thr'
+
+    # Speedup against accounts, at the most common block size with several
+    # account counts.
+    by_size = defaultdict(set)
+    for row in rows:
+        by_size[row["txs"]].add(row["accounts"])
+    size = max(by_size, key=lambda s: (len(by_size[s]), s))
+    series, ideal = defaultdict(list), defaultdict(list)
+    for row in rows:
+        if row["txs"] == size:
+            series[label(row)].append((row["accounts"], row["speedup"]))
+            ideal[label(row)].append((row["accounts"], row["ideal_speedup"]))
+    (outdir / "speedup_vs_accounts.svg").write_text(
+        chart(f"Speedup vs accounts ({size:,} transactions)", "accounts (log scale)", series, ideal)
+    )
+
+    # Speedup against block size, at the largest account count of each row
+    # group (accounts = block size when the matrix ties them).
+    series, ideal = defaultdict(list), defaultdict(list)
+    best = {}
+    for row in rows:
+        key = (label(row), row["txs"])
+        if key not in best or row["accounts"] > best[key]["accounts"]:
+            best[key] = row
+    for (lab, txs), row in best.items():
+        series[lab].append((txs, row["speedup"]))
+        ideal[lab].append((txs, row["ideal_speedup"]))
+    (outdir / "speedup_vs_block_size.svg").write_text(
+        chart("Speedup vs block size", "transactions per block (log scale)", series, ideal)
+    )
+    print(f"wrote {outdir}/speedup_vs_accounts.svg and {outdir}/speedup_vs_block_size.svg")
+
+
+if __name__ == "__main__":
+    main()
