@@ -68,6 +68,9 @@ fn test_hybrid_mode_threshold() {
         min_txs_for_parallel: 20,
         parallel_execution_enabled: true,
         execution_threads: 2,
+        // Block-STM itself on the 20-transaction block, not the engine's
+        // sequential path for blocks too small for two workers.
+        min_txs_per_worker: 0,
         ..ExecutionConfig::default()
     };
     let mut accounts = DevAccounts::new(64, 3);
@@ -78,10 +81,9 @@ fn test_hybrid_mode_threshold() {
         ExecutionPath::Sequential
     );
     let txs = generate_block_txs(Workload::Uniform, &mut accounts, 20, 2);
-    assert_eq!(
-        apply(&mut chain, txs).unwrap().path,
-        ExecutionPath::Parallel
-    );
+    let summary = apply(&mut chain, txs).unwrap();
+    assert_eq!(summary.path, ExecutionPath::Parallel);
+    assert_eq!(summary.stats.workers, 2);
 }
 
 #[test]

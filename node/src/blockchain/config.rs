@@ -11,6 +11,13 @@ pub struct ExecutionConfig {
     pub min_txs_for_parallel: usize,
     /// Worker threads of the parallel executor.
     pub execution_threads: usize,
+    /// Transactions each parallel worker needs: a block on the parallel path
+    /// gets `min(threads, txs / min_txs_per_worker)` workers, and one too
+    /// small for two runs sequentially inside the engine (waking a worker
+    /// costs more than a few microsecond transactions). 0 runs Block-STM on
+    /// every block of the parallel path. `parex calibrate` measures both
+    /// thresholds on this machine.
+    pub min_txs_per_worker: usize,
     /// Run every block both ways and compare (the sequential result is kept).
     pub shadow_execution: bool,
     /// Where a divergence found by shadow execution is written.
@@ -23,6 +30,7 @@ impl Default for ExecutionConfig {
             parallel_execution_enabled: true,
             min_txs_for_parallel: 20,
             execution_threads: default_threads(),
+            min_txs_per_worker: parex_engine::DEFAULT_MIN_TXNS_PER_WORKER,
             shadow_execution: false,
             reproducer_dir: PathBuf::from("."),
         }

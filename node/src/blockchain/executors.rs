@@ -13,11 +13,10 @@ use crate::vm::{ChainTxn, ChainVm};
 /// The executor of the parallel path.
 type ParallelImpl = ParallelExecutor;
 
-/// The node's `min_txs_for_parallel` is the one threshold: once a block is
-/// sent down the parallel path, Block-STM runs it whatever its size (the
-/// executor's own per-worker minimum is turned off).
-fn new_parallel(threads: usize) -> Result<ParallelImpl, EngineError> {
-    Ok(ParallelExecutor::new(threads)?.with_min_txns_per_worker(0))
+/// The parallel executor, sized as configured (see
+/// [`ExecutionConfig::min_txs_per_worker`](super::ExecutionConfig)).
+fn new_parallel(threads: usize, min_txs_per_worker: usize) -> Result<ParallelImpl, EngineError> {
+    Ok(ParallelExecutor::new(threads)?.with_min_txns_per_worker(min_txs_per_worker))
 }
 
 /// Which executor ran a block.
@@ -54,11 +53,12 @@ impl fmt::Debug for Executors {
 }
 
 impl Executors {
-    /// Builds the executors; the parallel one with `threads` workers.
-    pub fn new(threads: usize) -> Result<Self, EngineError> {
+    /// Builds the executors; the parallel one with `threads` workers, each
+    /// needing `min_txs_per_worker` transactions.
+    pub fn new(threads: usize, min_txs_per_worker: usize) -> Result<Self, EngineError> {
         Ok(Self {
             sequential: SequentialExecutor::new(),
-            parallel: new_parallel(threads)?,
+            parallel: new_parallel(threads, min_txs_per_worker)?,
         })
     }
 

@@ -58,7 +58,7 @@ impl<S: Storage> Blockchain<S> {
         let tip = storage.tip()?.ok_or(BlockchainError::NoGenesis)?;
         genesis::check_stored(&storage)?;
         Ok(Self {
-            executors: Executors::new(config.execution_threads)?,
+            executors: Executors::new(config.execution_threads, config.min_txs_per_worker)?,
             storage: Arc::new(RwLock::new(storage)),
             config,
             tip,

@@ -22,6 +22,10 @@ pub struct ExecArgs {
     /// Parallel executor threads [default: all cores].
     #[arg(long, env = "PAREX_EXECUTION_THREADS", value_name = "N")]
     pub execution_threads: Option<usize>,
+    /// Transactions each parallel worker needs; 0 runs Block-STM on every
+    /// parallel-path block [default: 32].
+    #[arg(long, env = "PAREX_MIN_TXS_PER_WORKER", value_name = "N")]
+    pub min_txs_per_worker: Option<usize>,
     /// Execute every block both ways and compare.
     #[arg(long, env = "PAREX_SHADOW_EXECUTION", value_name = "BOOL")]
     pub shadow_execution: Option<bool>,
@@ -39,6 +43,7 @@ impl ExecArgs {
             parallel_execution_enabled: self.parallel_execution_enabled,
             min_txs_for_parallel: self.min_txs_for_parallel,
             execution_threads: self.execution_threads,
+            min_txs_per_worker: self.min_txs_per_worker,
             shadow_execution: self.shadow_execution,
         };
         flags.over(file).resolve(data_dir.join("reproducers"))

@@ -21,6 +21,8 @@ pub struct ConfigLayer {
     pub min_txs_for_parallel: Option<usize>,
     /// See [`ExecutionConfig::execution_threads`].
     pub execution_threads: Option<usize>,
+    /// See [`ExecutionConfig::min_txs_per_worker`].
+    pub min_txs_per_worker: Option<usize>,
     /// See [`ExecutionConfig::shadow_execution`].
     pub shadow_execution: Option<bool>,
 }
@@ -86,6 +88,7 @@ impl ConfigLayer {
                 .or(lower.parallel_execution_enabled),
             min_txs_for_parallel: self.min_txs_for_parallel.or(lower.min_txs_for_parallel),
             execution_threads: self.execution_threads.or(lower.execution_threads),
+            min_txs_per_worker: self.min_txs_per_worker.or(lower.min_txs_per_worker),
             shadow_execution: self.shadow_execution.or(lower.shadow_execution),
         }
     }
@@ -108,6 +111,9 @@ impl ConfigLayer {
                 .min_txs_for_parallel
                 .unwrap_or(defaults.min_txs_for_parallel),
             execution_threads,
+            min_txs_per_worker: self
+                .min_txs_per_worker
+                .unwrap_or(defaults.min_txs_per_worker),
             shadow_execution: self.shadow_execution.unwrap_or(defaults.shadow_execution),
             reproducer_dir,
         })

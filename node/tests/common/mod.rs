@@ -17,11 +17,12 @@ pub fn sequential() -> ExecutionConfig {
     }
 }
 
-/// Every block on the parallel path.
+/// Every block on the parallel path, run by Block-STM whatever its size.
 pub fn parallel() -> ExecutionConfig {
     ExecutionConfig {
         parallel_execution_enabled: true,
         min_txs_for_parallel: 0,
+        min_txs_per_worker: 0,
         execution_threads: 4,
         ..ExecutionConfig::default()
     }
