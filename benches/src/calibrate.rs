@@ -1,52 +1,16 @@
 //! `parex calibrate`: where parallel execution starts paying on this
-//! machine.
+//! machine. The node measures its own transfers at [`SIZES`] and asks
+//! [`recommend`] for the threshold.
 
 use crate::harness::Row;
-use crate::matrix::{run_cases, BenchError, Case};
-use crate::workload::Workload;
 
 /// Block sizes the calibration tries.
 pub const SIZES: [usize; 9] = [16, 24, 32, 48, 64, 96, 128, 256, 512];
 
-/// What calibration measured and recommends.
-#[derive(Debug, Clone)]
-pub struct Calibration {
-    /// One comparison per block size, transfers over as many accounts as
-    /// transactions (the cheapest, least conflicting transactions: the
-    /// hardest case for parallel execution to pay off).
-    pub rows: Vec<Row>,
-    /// The smallest block size from which every larger measured size ran
-    /// parallel at least 2% faster than sequential; `None` if none did.
-    pub min_txs_for_parallel: Option<usize>,
-}
-
-/// Measures sequential against parallel execution at `threads` threads on
-/// blocks of [`SIZES`] transactions, each `runs` times (times 20 for the
-/// small ones).
-pub fn calibrate(
-    threads: usize,
-    runs: usize,
-    progress: impl FnMut(usize, &Row),
-) -> Result<Calibration, BenchError> {
-    let cases: Vec<_> = SIZES
-        .iter()
-        .map(|&txns| Case {
-            workload: Workload::Transfer,
-            txns,
-            accounts: txns,
-            threads,
-        })
-        .collect();
-    let rows = run_cases(&cases, runs, progress)?;
-    Ok(Calibration {
-        min_txs_for_parallel: recommend(&rows),
-        rows,
-    })
-}
-
-/// The smallest size from which all larger rows are at least 2% faster in
-/// parallel.
-fn recommend(rows: &[Row]) -> Option<usize> {
+/// The smallest block size from which every larger measured size ran
+/// parallel at least 2% faster than sequential (rows in increasing size);
+/// `None` if the largest did not.
+pub fn recommend(rows: &[Row]) -> Option<usize> {
     let mut recommended = None;
     for row in rows.iter().rev() {
         if row.speedup >= 1.02 {

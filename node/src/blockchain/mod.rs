@@ -100,25 +100,11 @@ impl<S: Storage> Blockchain<S> {
     /// changed.
     pub fn add_new_block(&mut self, block: Block) -> Result<BlockSummary, BlockchainError> {
         let (block_bytes, transactions) = self.verify_header_and_sizes(&block)?;
-        let cosigners =
-            verify_block_txs(&block.txs).map_err(|(index, error)| BlockchainError::InvalidTx {
-                index,
-                hash: transactions[index].0,
-                error,
-            })?;
-        let miner = block.header.miner;
-        let mut txns = Vec::with_capacity(block.txs.len() + 2);
-        txns.push(ChainTxn::Reward {
-            miner,
-            amount: BLOCK_REWARD,
-        });
-        txns.extend(block.txs.iter().zip(cosigners).map(|(tx, cosigners)| {
-            ChainTxn::User(VerifiedTx {
-                tx: tx.clone(),
-                cosigners,
-            })
-        }));
-        txns.push(ChainTxn::FeePayout { miner });
+        let txns = engine_block(&block).map_err(|(index, error)| BlockchainError::InvalidTx {
+            index,
+            hash: transactions[index].0,
+            error,
+        })?;
 
         let storage = self
             .storage
@@ -288,4 +274,28 @@ pub fn describe_outcome(outcome: &TxnOutcome<crate::vm::TxResult>) -> String {
         TxnOutcome::Applied(result) => result.to_string(),
         TxnOutcome::DeltaOverflow => "orphaned: a credit overflowed".to_owned(),
     }
+}
+
+/// The block as the engine executes it: the miner's reward first, the
+/// user transactions with their signatures verified (in parallel), the fee
+/// payout last. Both execution paths run exactly this list, so the reward
+/// and the payout are ordered the same way on both.
+///
+/// On a bad signature, the index of the first bad transaction and why.
+pub fn engine_block(block: &Block) -> Result<Vec<ChainTxn>, (usize, crate::chain::TxError)> {
+    let cosigners = verify_block_txs(&block.txs)?;
+    let miner = block.header.miner;
+    let mut txns = Vec::with_capacity(block.txs.len() + 2);
+    txns.push(ChainTxn::Reward {
+        miner,
+        amount: BLOCK_REWARD,
+    });
+    txns.extend(block.txs.iter().zip(cosigners).map(|(tx, cosigners)| {
+        ChainTxn::User(VerifiedTx {
+            tx: tx.clone(),
+            cosigners,
+        })
+    }));
+    txns.push(ChainTxn::FeePayout { miner });
+    Ok(txns)
 }

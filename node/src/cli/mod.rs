@@ -1,6 +1,7 @@
 //! The `parex` command line. Each subcommand is one file; add one by adding
 //! a variant to [`Command`] and an arm to [`run`].
 
+mod bench;
 mod devnet;
 mod error;
 mod exec_args;
@@ -10,6 +11,7 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 
+pub use bench::{BenchArgs, BenchWorkload, CalibrateArgs};
 pub use devnet::DevnetArgs;
 pub use error::CliError;
 pub use exec_args::ExecArgs;
@@ -38,6 +40,12 @@ pub enum Command {
     Balance(BalanceArgs),
     /// Show the chain's tip and asset supplies.
     Status(StatusArgs),
+    /// Compare sequential and parallel execution side by side, on synthetic
+    /// and node blocks, and print the speedups.
+    Bench(BenchArgs),
+    /// Measure where parallel execution starts paying on this machine and
+    /// recommend `min_txs_for_parallel`.
+    Calibrate(CalibrateArgs),
 }
 
 /// Runs a parsed command line.
@@ -47,5 +55,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Verify(args) => verify::run(args),
         Command::Balance(args) => query::balance(args),
         Command::Status(args) => query::status(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Calibrate(args) => bench::calibrate(args),
     }
 }

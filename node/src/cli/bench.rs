@@ -1,0 +1,266 @@
+//! `parex bench` and `parex calibrate`: sequential against parallel
+//! execution, side by side in one process, on synthetic and on real node
+//! blocks.
+
+use clap::{Args, ValueEnum};
+use parex_benches::calibrate::{recommend, SIZES};
+use parex_benches::harness::{compare, table, Row};
+use parex_benches::matrix::{run_cases, standard_matrix, Case};
+use parex_benches::workload::Workload as Synthetic;
+use parex_engine::ParallelExecutor;
+
+use super::CliError;
+use crate::blockchain::{default_threads, engine_block, ExecutionConfig, Snapshot};
+use crate::vm::ChainVm;
+use crate::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload as NodeWorkload};
+
+/// What `parex bench` can measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchWorkload {
+    /// Synthetic native-speed transfers (about a microsecond each).
+    Transfer,
+    /// Synthetic transfers that each do about 20 µs of work first.
+    Heavy,
+    /// Synthetic transfers that also pay into one fee accumulator.
+    HotFee,
+    /// Synthetic transfers, each spending what the previous one received.
+    Chain,
+    /// Signed node transfers between random accounts, on the chain's VM
+    /// (reward, fees, burn and payout included).
+    NodeTransfer,
+    /// Signed node transfers in a dependency chain.
+    NodeChain,
+}
+
+impl BenchWorkload {
+    fn synthetic(self) -> Option<Synthetic> {
+        match self {
+            BenchWorkload::Transfer => Some(Synthetic::Transfer),
+            BenchWorkload::Heavy => Some(Synthetic::Heavy),
+            BenchWorkload::HotFee => Some(Synthetic::HotFee),
+            BenchWorkload::Chain => Some(Synthetic::Chain),
+            BenchWorkload::NodeTransfer | BenchWorkload::NodeChain => None,
+        }
+    }
+}
+
+/// Flags of `parex bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Workloads to run (comma separated); with no workload, size or account
+    /// flag, the standard matrix runs.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub workload: Vec<BenchWorkload>,
+    /// Transactions per block [default: 10000].
+    #[arg(long)]
+    pub txs: Option<usize>,
+    /// Accounts the transfers spread over [default: as many as transactions].
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// Threads of the parallel executor [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Runs of each executor per row (alternating); blocks of 100
+    /// transactions or fewer run 20 times as often.
+    #[arg(long, default_value_t = 11)]
+    pub runs: usize,
+    /// One JSON object per row instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `parex calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Threads of the parallel executor [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Runs of each executor per block size.
+    #[arg(long, default_value_t = 11)]
+    pub runs: usize,
+}
+
+/// Runs `parex bench`.
+pub fn run(args: BenchArgs) -> Result<(), CliError> {
+    let threads = threads(args.threads)?;
+    let standard = args.workload.is_empty() && args.txs.is_none() && args.accounts.is_none();
+    let mut plan: Vec<(BenchWorkload, usize, usize)> = Vec::new();
+    if standard {
+        for case in standard_matrix(threads) {
+            let workload = match case.workload {
+                Synthetic::Transfer => BenchWorkload::Transfer,
+                Synthetic::Heavy => BenchWorkload::Heavy,
+                Synthetic::HotFee => BenchWorkload::HotFee,
+                Synthetic::Chain => BenchWorkload::Chain,
+            };
+            plan.push((workload, case.txns, case.accounts));
+        }
+        for txs in [100, 1_000, 10_000] {
+            plan.push((BenchWorkload::NodeTransfer, txs, txs));
+        }
+        plan.push((BenchWorkload::NodeChain, 1_000, 1_000));
+    } else {
+        let txs = args.txs.unwrap_or(10_000);
+        let workloads = if args.workload.is_empty() {
+            vec![
+                BenchWorkload::Transfer,
+                BenchWorkload::Heavy,
+                BenchWorkload::HotFee,
+                BenchWorkload::Chain,
+            ]
+        } else {
+            args.workload.clone()
+        };
+        for workload in workloads {
+            plan.push((workload, txs, args.accounts.unwrap_or(txs)));
+        }
+    }
+
+    let mut rows = Vec::with_capacity(plan.len());
+    for (i, &(workload, txs, accounts)) in plan.iter().enumerate() {
+        eprintln!(
+            "[{}/{}] {workload:?}: {txs} txs, {accounts} accounts, {threads} threads",
+            i + 1,
+            plan.len()
+        );
+        let row = measure(workload, txs, accounts, threads, args.runs)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&row).unwrap_or_default());
+        }
+        rows.push(row);
+    }
+    if !args.json {
+        print!("{}", table(&rows));
+    }
+    if let Some(row) = rows.iter().find(|row| !row.outputs_equal) {
+        return Err(CliError::CheckFailed(format!(
+            "parallel output differs from sequential on {} ({} txs)",
+            row.workload, row.txns
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `parex calibrate`: node transfers at growing block sizes, and the
+/// thresholds that follow.
+pub fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
+    let threads = threads(args.threads)?;
+    let mut rows = Vec::with_capacity(SIZES.len());
+    for (i, &txs) in SIZES.iter().enumerate() {
+        eprintln!("[{}/{}] {txs}-transaction blocks", i + 1, SIZES.len());
+        rows.push(measure(
+            BenchWorkload::NodeTransfer,
+            txs,
+            txs,
+            threads,
+            args.runs,
+        )?);
+    }
+    print!("{}", table(&rows));
+    match recommend(&rows) {
+        Some(txs) => {
+            println!("parallel execution pays from {txs} transactions at {threads} threads:");
+            println!("  min_txs_for_parallel = {txs}");
+            println!("  min_txs_per_worker = {}", (txs / 2).max(1));
+        }
+        None => {
+            let largest = SIZES[SIZES.len() - 1];
+            println!(
+                "parallel execution did not pay for transfer blocks of up to {largest} \
+                 transactions at {threads} threads on this machine:"
+            );
+            println!("  min_txs_for_parallel = {}", largest * 2);
+            println!("  (run `parex bench` to see where heavier transactions pay)");
+        }
+    }
+    Ok(())
+}
+
+fn threads(threads: Option<usize>) -> Result<usize, CliError> {
+    match threads.unwrap_or_else(default_threads) {
+        0 => Err(CliError::InvalidArgument(
+            "--threads must be at least 1".into(),
+        )),
+        threads => Ok(threads),
+    }
+}
+
+/// One row: the block built, then both executors on it, alternately.
+fn measure(
+    workload: BenchWorkload,
+    txs: usize,
+    accounts: usize,
+    threads: usize,
+    runs: usize,
+) -> Result<Row, CliError> {
+    if accounts < 2 {
+        return Err(CliError::InvalidArgument(
+            "--accounts must be at least 2".into(),
+        ));
+    }
+    if let Some(synthetic) = workload.synthetic() {
+        let case = Case {
+            workload: synthetic,
+            txns: txs,
+            accounts,
+            threads,
+        };
+        let mut rows = run_cases(&[case], runs, |_, _| {}).map_err(bench_error)?;
+        return rows
+            .pop()
+            .ok_or_else(|| CliError::CheckFailed("no measurement".into()));
+    }
+    let (name, pattern) = match workload {
+        BenchWorkload::NodeChain => ("node-chain", NodeWorkload::Chain),
+        _ => ("node-transfer", NodeWorkload::Uniform),
+    };
+    let mut dev = DevAccounts::new(accounts, 42);
+    let chain = in_memory_chain(&dev, ExecutionConfig::default())?;
+    let block_txs = generate_block_txs(pattern, &mut dev, txs, 1);
+    let block = chain.build_block(dev.public_key(0), 1, block_txs);
+    let txns = engine_block(&block).map_err(|(index, error)| {
+        CliError::CheckFailed(format!("generated tx {index}: {error}"))
+    })?;
+    let storage = chain
+        .storage()
+        .read()
+        .map_err(|_| CliError::CheckFailed("storage lock poisoned".into()))?;
+    let base = Snapshot::prefetch(&*storage, &txns)?;
+    let parallel = executor(threads)?;
+    compare(
+        name,
+        accounts,
+        &ChainVm,
+        &txns,
+        &base,
+        &parallel,
+        scaled_runs(txs, runs),
+    )
+    .map_err(|error| CliError::CheckFailed(error.to_string()))
+}
+
+/// More runs of the short blocks, as for the synthetic ones.
+fn scaled_runs(txs: usize, runs: usize) -> usize {
+    if txs <= 100 {
+        runs * 20
+    } else {
+        runs
+    }
+}
+
+/// The parallel executor as the node builds it; at one thread, Block-STM
+/// itself (the machinery's cost) rather than the sequential path.
+fn executor(threads: usize) -> Result<ParallelExecutor, CliError> {
+    let min_per_worker = if threads == 1 {
+        0
+    } else {
+        ExecutionConfig::default().min_txs_per_worker
+    };
+    ParallelExecutor::new(threads)
+        .map(|executor| executor.with_min_txns_per_worker(min_per_worker))
+        .map_err(|error| CliError::InvalidArgument(error.to_string()))
+}
+
+fn bench_error(error: parex_benches::matrix::BenchError) -> CliError {
+    CliError::CheckFailed(error.to_string())
+}
