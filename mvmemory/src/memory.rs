@@ -97,12 +97,13 @@ pub struct MvMemory<K, V> {
     txns: Box<[TxnSlot<K, V>]>,
 }
 
-const SHARDS: usize = 128;
+/// The number of shards the locations are spread over.
+pub const SHARDS: usize = 128;
 
 impl<K: Key, V: Value> MvMemory<K, V> {
     /// Memory for a block of `block_size` transactions.
     pub fn new(block_size: usize) -> Self {
-        let per_shard = block_size.div_ceil(SHARDS) * 4;
+        let per_shard = block_size.div_ceil(SHARDS) * 2;
         let shards = (0..SHARDS)
             .map(|_| CachePadded::new(RwLock::new(HashTable::with_capacity(per_shard))))
             .collect();
@@ -340,74 +341,70 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             .flatten())
     }
 
-    /// Appends to `out` the final value (after every transaction below `end`)
-    /// of each location whose last writer below `end` is `txn_idx`, in key
-    /// order; returns the first transaction whose delta overflowed at one of
-    /// those locations, if any. Every transaction below `end` must have
-    /// finished.
+    /// How many shards the locations are spread over: the units of
+    /// [`materialize_shard`](Self::materialize_shard).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Appends to `out`, for every location of shard `shard` that a
+    /// transaction below `end` wrote, `(last writer below end, key, value
+    /// after every transaction below end)`; returns the first transaction
+    /// whose delta overflowed at one of those locations, if any. Every
+    /// transaction below `end` must have finished.
     ///
-    /// Called for each transaction in block order, this lists every location
-    /// the block wrote exactly once, in the order of the transactions that
-    /// last wrote them; disjoint ranges of transactions can be materialized
-    /// by different threads.
-    pub fn materialize_txn<E>(
+    /// Shards are independent: different threads can materialize different
+    /// shards at once. [`in_block_order`] puts the parts together.
+    pub fn materialize_shard<E>(
         &self,
-        txn_idx: TxnIndex,
+        shard: usize,
         end: TxnIndex,
         mut base: impl FnMut(&K) -> Result<Option<V>, E>,
-        out: &mut Vec<(K, V)>,
+        out: &mut Vec<(TxnIndex, K, V)>,
     ) -> Result<Option<TxnIndex>, E> {
-        let record = self.txns[txn_idx].lock();
         let mut first_overflow: Option<TxnIndex> = None;
-        for (key, hash) in &record.writes {
-            let mut base_value = None;
-            loop {
-                let step = self.with_versions(key, *hash, |versions| {
-                    if versions.last_writer_below(end) != Some(txn_idx) {
-                        Step::NotLastWriter
-                    } else if base_value.is_none() && versions.needs_base(end) {
-                        Step::NeedsBase
-                    } else {
-                        let (value, overflow) = versions.materialize(end, base_value.as_ref());
-                        Step::Done(value, overflow)
-                    }
-                });
-                match step.unwrap_or(Step::NotLastWriter) {
-                    Step::NotLastWriter => break,
-                    Step::NeedsBase => base_value = Some(base(key)?),
-                    Step::Done(value, overflow) => {
-                        if let Some(idx) = overflow {
-                            first_overflow = Some(first_overflow.map_or(idx, |f| f.min(idx)));
-                        }
-                        if let Some(value) = value {
-                            out.push((key.clone(), value));
-                        }
-                        break;
-                    }
-                }
+        let Some(shard) = self.shards.get(shard) else {
+            return Ok(None);
+        };
+        let table = shard.read();
+        for slot in table.iter() {
+            let versions = slot.versions.lock();
+            let Some(last_writer) = versions.last_writer_below(end) else {
+                continue;
+            };
+            let base_value = if versions.needs_base(end) {
+                Some(base(&slot.key)?)
+            } else {
+                None
+            };
+            let (value, overflow) = versions.materialize(end, base_value.as_ref());
+            if let Some(idx) = overflow {
+                first_overflow = Some(first_overflow.map_or(idx, |first| first.min(idx)));
+            }
+            if let Some(value) = value {
+                out.push((last_writer, slot.key.clone(), value));
             }
         }
         Ok(first_overflow)
     }
 
     /// Every location written by a transaction below `end`, with its value
-    /// after them, in the order of the transactions that last wrote them
-    /// (see [`materialize_txn`](Self::materialize_txn)); and the first
+    /// after them, in block order (see [`in_block_order`]); and the first
     /// transaction below `end` whose delta overflowed, if any.
     pub fn materialize<E>(
         &self,
         end: TxnIndex,
         mut base: impl FnMut(&K) -> Result<Option<V>, E>,
     ) -> Result<FinalValues<K, V>, E> {
-        let mut values = Vec::new();
+        let mut parts = Vec::new();
         let mut first_overflow: Option<TxnIndex> = None;
-        for txn_idx in 0..end.min(self.txns.len()) {
-            if let Some(idx) = self.materialize_txn(txn_idx, end, &mut base, &mut values)? {
-                first_overflow = Some(first_overflow.map_or(idx, |f| f.min(idx)));
+        for shard in 0..self.shards.len() {
+            if let Some(idx) = self.materialize_shard(shard, end, &mut base, &mut parts)? {
+                first_overflow = Some(first_overflow.map_or(idx, |first| first.min(idx)));
             }
         }
         Ok(FinalValues {
-            values,
+            values: in_block_order(end, [parts]),
             first_overflow,
         })
     }
@@ -423,14 +420,45 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     }
 }
 
-/// One step of materializing a location.
-enum Step<V> {
-    /// A later transaction (below the end) wrote the location: it lists it.
-    NotLastWriter,
-    /// The lowest version is a delta: the base value is needed.
-    NeedsBase,
-    /// The final value and the first overflowing transaction.
-    Done(Option<V>, Option<TxnIndex>),
+/// Orders materialized locations by the transaction that last wrote them,
+/// ties by key: the block order every executor reports final values in.
+///
+/// A counting sort on the writer's index (all below `end`), then a sort of
+/// each transaction's few locations by key: linear in the number of
+/// locations, where a comparison sort of them all would dominate the end of
+/// a block.
+pub fn in_block_order<K: Ord, V>(
+    end: TxnIndex,
+    parts: impl IntoIterator<Item = Vec<(TxnIndex, K, V)>>,
+) -> Vec<(K, V)> {
+    let parts: Vec<_> = parts.into_iter().collect();
+    let mut starts = vec![0usize; end + 1];
+    for (writer, _, _) in parts.iter().flatten() {
+        if let Some(count) = starts.get_mut(writer + 1) {
+            *count += 1;
+        }
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let total = starts.last().copied().unwrap_or(0);
+    let mut placed: Vec<Option<(K, V)>> = (0..total).map(|_| None).collect();
+    let mut next = starts.clone();
+    for (writer, key, value) in parts.into_iter().flatten() {
+        if let Some(position) = next.get_mut(writer) {
+            placed[*position] = Some((key, value));
+            *position += 1;
+        }
+    }
+    for range in starts.windows(2) {
+        if range[1] - range[0] > 1 {
+            placed[range[0]..range[1]].sort_unstable_by(|a, b| match (a, b) {
+                (Some(a), Some(b)) => a.0.cmp(&b.0),
+                _ => std::cmp::Ordering::Equal,
+            });
+        }
+    }
+    placed.into_iter().flatten().collect()
 }
 
 /// Every location's value after a prefix of the block.

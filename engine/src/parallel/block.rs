@@ -8,7 +8,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use parex_mvmemory::{MvMemory, ReadDescriptor};
+use parex_mvmemory::{in_block_order, MvMemory, ReadDescriptor};
 use parex_scheduler::{Scheduler, Task, TxnStatus, Version};
 use parex_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parex_sync::{CachePadded, Mutex};
@@ -49,14 +49,14 @@ struct WorkerCounters {
 /// Conflicts a block must see before contention can halt it.
 const MIN_CONFLICTS: usize = 8;
 
-/// Transactions per materialization chunk: enough to amortize claiming it,
-/// few enough that workers finish together.
-const CHUNK: usize = 128;
+/// Memory shards per materialization chunk: enough to amortize claiming
+/// it, few enough that workers finish together.
+const SHARDS_PER_CHUNK: usize = 8;
 
-/// The final values of the locations last written by one chunk of
-/// transactions, in block order.
+/// The final values of the locations of one chunk of shards, each with the
+/// transaction that last wrote it.
 struct Chunk<K, V> {
-    values: Vec<(K, V)>,
+    values: Vec<(TxnIndex, K, V)>,
     first_overflow: Option<TxnIndex>,
 }
 
@@ -117,7 +117,7 @@ where
             contended: AtomicBool::new(false),
             contention_fallback: true,
             next_chunk: CachePadded::new(AtomicUsize::new(0)),
-            chunks: (0..txns.len().div_ceil(CHUNK))
+            chunks: (0..parex_mvmemory::SHARDS.div_ceil(SHARDS_PER_CHUNK))
                 .map(|_| Mutex::new(None))
                 .collect(),
         }
@@ -169,9 +169,10 @@ where
         }
     }
 
-    /// Materializes chunks of transactions until none is left.
+    /// Materializes shards of the memory until none is left.
     fn materialize_chunks(&self) {
         let block_size = self.txns.len();
+        let shards = self.memory.shard_count();
         loop {
             let chunk = self.next_chunk.fetch_add(1, Ordering::Relaxed);
             let Some(slot) = self.chunks.get(chunk) else {
@@ -179,16 +180,16 @@ where
             };
             let mut values = Vec::new();
             let mut first_overflow: Option<TxnIndex> = None;
-            for txn_idx in chunk * CHUNK..((chunk + 1) * CHUNK).min(block_size) {
-                match self.memory.materialize_txn(
-                    txn_idx,
+            for shard in chunk * SHARDS_PER_CHUNK..((chunk + 1) * SHARDS_PER_CHUNK).min(shards) {
+                match self.memory.materialize_shard(
+                    shard,
                     block_size,
                     |key| self.storage.get(key),
                     &mut values,
                 ) {
                     Ok(overflow) => first_overflow = earliest(first_overflow, overflow),
                     Err(error) => {
-                        self.stop(BlockError::Storage { txn_idx, error });
+                        self.stop(storage_error_at(block_size, error));
                         return;
                     }
                 }
@@ -361,7 +362,7 @@ where
                 chunks.push(chunk.values);
             }
             match first_overflow {
-                None => (block_size, Some(chunks.concat())),
+                None => (block_size, Some(in_block_order(block_size, chunks))),
                 Some(first) => (first, None),
             }
         };
