@@ -14,7 +14,7 @@ pub fn recommend(rows: &[Row]) -> Option<usize> {
     let mut recommended = None;
     for row in rows.iter().rev() {
         if row.speedup >= 1.02 {
-            recommended = Some(row.txns);
+            recommended = Some(row.txs);
         } else {
             break;
         }
@@ -29,7 +29,7 @@ mod tests {
     fn row(txns: usize, speedup: f64) -> Row {
         Row {
             workload: "transfer".into(),
-            txns,
+            txs: txns,
             accounts: txns,
             threads: 2,
             seq_ms: 1.0,

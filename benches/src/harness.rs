@@ -13,7 +13,7 @@ pub struct Row {
     /// The workload's name.
     pub workload: String,
     /// Transactions in the block.
-    pub txns: usize,
+    pub txs: usize,
     /// Accounts the workload spreads over.
     pub accounts: usize,
     /// Threads of the parallel executor.
@@ -80,7 +80,7 @@ where
     let per_run = |total: u64| total as f64 / runs as f64;
     Ok(Row {
         workload: workload.to_owned(),
-        txns: txns.len(),
+        txs: txns.len(),
         accounts,
         threads: parallel.threads(),
         seq_ms,
@@ -125,7 +125,7 @@ pub fn table(rows: &[Row]) -> String {
         out.push_str(&format!(
             "{:<9} {:>6} {:>8} {:>7} {:>10.3} {:>10.3} {:>7.2}x {:>10.3} {:>9.1} {:>7.2}x {:>6}\n",
             row.workload,
-            row.txns,
+            row.txs,
             row.accounts,
             row.threads,
             row.seq_ms,

@@ -155,3 +155,69 @@ fn bad_input_fails_clearly_and_changes_nothing() {
     let bad_account = parex(&["balance", "--dir-path", dir_path, "--account", "parex1zz"]);
     assert!(!bad_account.status.success());
 }
+
+#[test]
+fn bench_prints_one_json_row_per_workload_with_equal_outputs() {
+    let output = parex(&[
+        "bench",
+        "--workload",
+        "transfer,hot-fee,chain,node-transfer,node-chain",
+        "--txs",
+        "300",
+        "--accounts",
+        "50",
+        "--threads",
+        "2",
+        "--runs",
+        "1",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let names: Vec<_> = rows
+        .iter()
+        .map(|row| row["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "transfer",
+            "hot-fee",
+            "chain",
+            "node-transfer",
+            "node-chain"
+        ]
+    );
+    for row in &rows {
+        for field in [
+            "txs",
+            "accounts",
+            "threads",
+            "seq_ms",
+            "par_ms",
+            "speedup",
+            "reexec_per_tx",
+            "ideal_speedup",
+        ] {
+            assert!(row[field].is_number(), "{field} in {row}");
+        }
+        assert_eq!(row["outputs_equal"], true, "{row}");
+        assert_eq!(row["threads"], 2);
+    }
+    // A chain allows no parallelism; independent transfers allow all.
+    assert_eq!(rows[2]["ideal_speedup"], 1.0);
+    assert_eq!(rows[0]["ideal_speedup"], 2.0);
+}
+
+#[test]
+fn bench_refuses_bad_flags() {
+    let output = parex(&["bench", "--workload", "nonsense"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("nonsense"), "{}", stderr(&output));
+    let output = parex(&["bench", "--threads", "0", "--txs", "10"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("--threads"), "{}", stderr(&output));
+}

@@ -135,7 +135,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     if let Some(row) = rows.iter().find(|row| !row.outputs_equal) {
         return Err(CliError::CheckFailed(format!(
             "parallel output differs from sequential on {} ({} txs)",
-            row.workload, row.txns
+            row.workload, row.txs
         )));
     }
     Ok(())
