@@ -105,6 +105,7 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
             ExecutionPath::Shadow => totals.shadow += 1,
         }
         totals.diverged += u64::from(summary.diverged);
+        totals.engine.add(&summary.stats);
         if summary.orphaned() > 0 {
             // The generator assumed every transaction applies; realign its
             // nonces and multisig set-ups with the chain.
@@ -139,6 +140,18 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
     println!(
         "paths:       {} parallel, {} sequential, {} shadow ({} diverged)",
         totals.parallel, totals.sequential, totals.shadow, totals.diverged
+    );
+    let engine = &totals.engine;
+    println!(
+        "engine:      {} executions ({} re-executions), {} validations, {} aborts, \
+         {} dependency waits, {} blocks finished sequentially, up to {} workers",
+        engine.executions,
+        engine.reexecutions,
+        engine.validations,
+        engine.validation_failures,
+        engine.dependency_waits,
+        engine.fallbacks,
+        engine.max_workers
     );
     println!("commitment:  {}", chain.tip().commitment);
     let mut failed = Vec::new();
@@ -181,6 +194,32 @@ struct Totals {
     sequential: u64,
     shadow: u64,
     diverged: u64,
+    engine: EngineTotals,
+}
+
+/// What the engine saw over the run.
+#[derive(Default)]
+struct EngineTotals {
+    executions: u64,
+    reexecutions: u64,
+    validations: u64,
+    validation_failures: u64,
+    dependency_waits: u64,
+    /// Blocks the parallel path finished (or ran) sequentially.
+    fallbacks: u64,
+    max_workers: usize,
+}
+
+impl EngineTotals {
+    fn add(&mut self, stats: &parex_engine::ExecutionStats) {
+        self.executions += stats.executions;
+        self.reexecutions += stats.reexecutions();
+        self.validations += stats.validations;
+        self.validation_failures += stats.validation_failures;
+        self.dependency_waits += stats.dependency_waits;
+        self.fallbacks += u64::from(stats.sequential_fallback_from.is_some());
+        self.max_workers = self.max_workers.max(stats.workers);
+    }
 }
 
 fn decode_meta(meta: &[u8]) -> Result<(u64, u64), CliError> {
