@@ -6,7 +6,10 @@
 //! [`ParallelBlock::finish`] turns the multi-version memory into the block's
 //! output.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use ahash::RandomState;
 
 use parex_mvmemory::{in_block_order, MvMemory, ReadDescriptor};
 use parex_scheduler::{Scheduler, Task, TxnStatus, Version};
@@ -210,15 +213,15 @@ where
 
     /// Counts a conflict (an abort or a suspension) and halts the block when
     /// conflicts are so frequent that the block is essentially sequential:
-    /// at least [`MIN_CONFLICTS`] of them, and one for every three
-    /// transactions started (a fully dependent block on two workers sees
-    /// about one for every two; a parallel one, a handful per thousand). A dependent block then costs little more than
+    /// at least [`MIN_CONFLICTS`] of them, and one for every four
+    /// transactions started (a fully dependent block on two workers sees one
+    /// for every two or three; a parallel one, a handful per thousand). A dependent block then costs little more than
     /// sequential execution instead of executing most transactions twice.
     fn note_conflict(&self) {
         let conflicts = self.conflicts.fetch_add(1, Ordering::Relaxed) + 1;
         if self.contention_fallback
             && conflicts >= MIN_CONFLICTS
-            && conflicts * 3 >= self.scheduler.execution_progress()
+            && conflicts * 4 >= self.scheduler.execution_progress()
         {
             self.contended.store(true, Ordering::Relaxed);
             self.scheduler.halt();
@@ -425,8 +428,7 @@ where
         stats.sequential_fallback_from = Some(exact_until);
         stats.executions += (block_size - exact_until) as u64;
         let prefix = PrefixStorage {
-            memory: &self.memory,
-            end: exact_until,
+            values: prefix_values.iter().cloned().collect(),
             storage: self.storage,
         };
         let mut run = SequentialRun::new(block_size - exact_until);
@@ -495,11 +497,11 @@ fn storage_error_at(txn_idx: TxnIndex, error: StorageError) -> BlockError {
     }
 }
 
-/// The state after the first `end` transactions of the block: their versions
-/// in the multi-version memory over the base storage.
+/// The state after an exact prefix of the block: the prefix's final values
+/// (every location it wrote) over the base storage. A plain map: the
+/// sequential rest of the block reads it at sequential speed.
 struct PrefixStorage<'a, K, V, S> {
-    memory: &'a MvMemory<K, V>,
-    end: TxnIndex,
+    values: HashMap<K, V, RandomState>,
     storage: &'a S,
 }
 
@@ -510,11 +512,8 @@ where
     S: BaseStorage<K, V>,
 {
     fn get(&self, key: &K) -> Result<Option<V>, StorageError> {
-        match self
-            .memory
-            .value_below(key, self.end, |key| self.storage.get(key))?
-        {
-            Some(materialized) => Ok(materialized.value),
+        match self.values.get(key) {
+            Some(value) => Ok(Some(value.clone())),
             None => self.storage.get(key),
         }
     }
