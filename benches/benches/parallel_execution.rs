@@ -14,6 +14,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use parex_benches::workload::{block, BenchVm, Workload};
 use parex_engine::{Executor, ParallelExecutor, SequentialExecutor};
 
+/// The allocator the `parex` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn threads() -> usize {
     std::env::var("PAREX_BENCH_THREADS")
         .ok()

@@ -3,6 +3,10 @@
 //! (e.g. `transfer,heavy 10000 10000 2 15`).
 
 use parex_benches::matrix::{run_cases, Case};
+
+/// The allocator the `parex` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use parex_benches::{harness, workload::Workload};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
