@@ -88,10 +88,29 @@ pub struct MvMemory<K, V> {
 
 const SHARDS: usize = 128;
 
+/// The hasher that picks a key's shard, randomly seeded per memory.
+#[cfg(not(loom))]
+fn shard_hasher() -> RandomState {
+    RandomState::new()
+}
+
+/// Under loom, fixed seeds: loom replays a model many times and requires
+/// every iteration to touch the same objects, so a key must land in the same
+/// shard (the same lock) each time, which a fresh random seed would break.
+#[cfg(loom)]
+fn shard_hasher() -> RandomState {
+    RandomState::with_seeds(
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    )
+}
+
 impl<K: Key, V: Value> MvMemory<K, V> {
     /// Memory for a block of `block_size` transactions.
     pub fn new(block_size: usize) -> Self {
-        let hasher = RandomState::new();
+        let hasher = shard_hasher();
         let per_shard = block_size.div_ceil(SHARDS) * 2;
         let shards = (0..SHARDS)
             .map(|_| {
