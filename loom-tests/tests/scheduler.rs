@@ -220,8 +220,8 @@ fn worker(scheduler: &Scheduler, scripts: &[Script], record: &Record) {
     }
 }
 
-/// A worker that gives up after `attempts` attempts found no task (it still
-/// finishes every task it took). With three threads, two spinning workers
+/// A worker that leaves after `attempts` attempts to get a task (it still
+/// finishes every task it took, with its follow-ups). With three threads, two spinning workers
 /// and a third holding the only task form a schedule loom follows forever
 /// (tokio-rs/loom#53), so a three-thread model has one `worker` and two
 /// helpers: while it lasts a helper races on every scheduler operation like
@@ -298,8 +298,9 @@ fn validate(
     scheduler.finish_validation(version.txn_idx, aborted)
 }
 
-/// How many times a helper looks for a task (and finds none) before it
-/// leaves.
+/// How many times a helper asks for a task before it leaves (a task it gets
+/// it finishes, with every follow-up task). One keeps the three-thread
+/// models at about 15 s; two took minutes.
 const HELPER_ATTEMPTS: usize = 1;
 
 /// Runs `workers` threads over one transaction per script (the model's main
