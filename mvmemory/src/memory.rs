@@ -98,7 +98,32 @@ pub struct MvMemory<K, V> {
 }
 
 /// The number of shards the locations are spread over.
+#[cfg(not(loom))]
 pub const SHARDS: usize = 128;
+
+/// Under loom, few shards: every shard lock taken is a step loom explores,
+/// and materializing a block visits every shard.
+#[cfg(loom)]
+pub const SHARDS: usize = 4;
+
+/// The hasher that picks a key's shard, randomly seeded per memory.
+#[cfg(not(loom))]
+fn shard_hasher() -> RandomState {
+    RandomState::new()
+}
+
+/// Under loom, fixed seeds: loom replays a model many times and requires
+/// every iteration to touch the same objects, so a key must land in the same
+/// shard (the same lock) each time, which a fresh random seed would break.
+#[cfg(loom)]
+fn shard_hasher() -> RandomState {
+    RandomState::with_seeds(
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    )
+}
 
 impl<K: Key, V: Value> MvMemory<K, V> {
     /// Memory for a block of `block_size` transactions.
@@ -112,7 +137,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             .collect();
         Self {
             shards,
-            hasher: RandomState::new(),
+            hasher: shard_hasher(),
             txns,
         }
     }

@@ -126,17 +126,28 @@ impl Scheduler {
             if self.done() {
                 return None;
             }
-            let idx_to_validate = self.validation_idx.load(SeqCst);
-            let idx_to_execute = self.execution_idx.load(SeqCst);
-            let task = if idx_to_validate < idx_to_execute {
-                self.next_version_to_validate().map(Task::Validate)
-            } else {
-                self.next_version_to_execute().map(Task::Execute)
-            };
+            let task = self.try_next_task();
             if task.is_some() {
                 return task;
             }
             backoff.snooze();
+        }
+    }
+
+    /// One attempt of [`next_task`](Self::next_task), without waiting: a
+    /// task if one can be claimed now, `None` if not (check
+    /// [`done`](Self::done) to tell whether the block is finished).
+    ///
+    /// `next_task` is this in a spin loop. The loom tests also call it
+    /// directly, for workers that give up after a few attempts: two workers
+    /// spinning while a third works is a schedule loom can follow forever.
+    pub fn try_next_task(&self) -> Option<Task> {
+        let idx_to_validate = self.validation_idx.load(SeqCst);
+        let idx_to_execute = self.execution_idx.load(SeqCst);
+        if idx_to_validate < idx_to_execute {
+            self.next_version_to_validate().map(Task::Validate)
+        } else {
+            self.next_version_to_execute().map(Task::Execute)
         }
     }
 
