@@ -173,11 +173,20 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     }
 
     /// Calls `f` with the location's versions, creating the location first
-    /// if needed. The shard is locked exclusively at once: most writes of a
-    /// block create their location, and an uncontended exclusive lock costs
-    /// what a shared one does.
+    /// if needed. An existing location is updated under the shard's shared
+    /// lock, so workers writing one hot location (a fee accumulator) only
+    /// contend on that location's own short critical section; the shard is
+    /// locked exclusively only to create a location.
     fn upsert_versions(&self, key: &K, hash: u64, f: impl FnOnce(&mut Versions<V>)) {
-        let mut table = self.shard(hash).write();
+        let shard = self.shard(hash);
+        {
+            let table = shard.read();
+            if let Some(slot) = table.find(hash, |slot| slot.key == *key) {
+                f(&mut slot.versions.lock());
+                return;
+            }
+        }
+        let mut table = shard.write();
         let slot = table
             .entry(hash, |slot| slot.key == *key, |slot| slot.hash)
             .or_insert_with(|| Slot {

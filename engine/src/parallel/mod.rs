@@ -110,12 +110,14 @@ impl Executor for ParallelExecutor {
         VM: Vm,
         S: BaseStorage<VM::Key, VM::Value>,
     {
-        let started = Instant::now();
+        // A block too small for two workers costs what the sequential
+        // executor costs, and nothing more.
         let Some(workers) = self.workers_for(txns.len()) else {
             let mut output = SequentialExecutor.execute(vm, txns, storage)?;
             output.stats.sequential_fallback_from = Some(0);
             return Ok(output);
         };
+        let started = Instant::now();
         let block = ParallelBlock::new(vm, txns, storage)
             .with_contention_fallback(self.contention_fallback);
         {
