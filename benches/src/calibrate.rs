@@ -5,7 +5,7 @@
 use crate::harness::Row;
 
 /// Block sizes the calibration tries.
-pub const SIZES: [usize; 9] = [16, 24, 32, 48, 64, 96, 128, 256, 512];
+pub const SIZES: [usize; 11] = [16, 24, 32, 48, 64, 96, 128, 256, 512, 1_024, 4_096];
 
 /// The smallest block size from which every larger measured size ran
 /// parallel at least 2% faster than sequential (rows in increasing size);

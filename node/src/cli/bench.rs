@@ -5,8 +5,8 @@
 use clap::{Args, ValueEnum};
 use parex_benches::calibrate::{recommend, SIZES};
 use parex_benches::harness::{compare, table, Row};
-use parex_benches::matrix::{run_cases, standard_matrix, Case};
-use parex_benches::workload::Workload as Synthetic;
+use parex_benches::matrix::standard_matrix;
+use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
 use parex_engine::ParallelExecutor;
 
 use super::CliError;
@@ -123,7 +123,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             i + 1,
             plan.len()
         );
-        let row = measure(workload, txs, accounts, threads, args.runs)?;
+        let row = measure(workload, txs, accounts, threads, args.runs, None)?;
         if args.json {
             println!("{}", serde_json::to_string(&row).unwrap_or_default());
         }
@@ -141,37 +141,44 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs `parex calibrate`: node transfers at growing block sizes, and the
-/// thresholds that follow.
+/// Runs `parex calibrate`: Block-STM itself (no per-worker minimum)
+/// against sequential execution at growing block sizes, on the node's
+/// transfers and on heavy (~20 µs) transactions, and the thresholds that
+/// follow for each.
 pub fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
     let threads = threads(args.threads)?;
-    let mut rows = Vec::with_capacity(SIZES.len());
-    for (i, &txs) in SIZES.iter().enumerate() {
-        eprintln!("[{}/{}] {txs}-transaction blocks", i + 1, SIZES.len());
-        rows.push(measure(
-            BenchWorkload::NodeTransfer,
-            txs,
-            txs,
-            threads,
-            args.runs,
-        )?);
-    }
-    print!("{}", table(&rows));
-    match recommend(&rows) {
-        Some(txs) => {
-            println!("parallel execution pays from {txs} transactions at {threads} threads:");
-            println!("  min_txs_for_parallel = {txs}");
-            println!("  min_txs_per_worker = {}", (txs / 2).max(1));
-        }
-        None => {
-            let largest = SIZES[SIZES.len() - 1];
-            println!(
-                "parallel execution did not pay for transfer blocks of up to {largest} \
-                 transactions at {threads} threads on this machine:"
+    let classes = [
+        (BenchWorkload::NodeTransfer, "node transfers"),
+        (BenchWorkload::Heavy, "heavy transactions (~20 µs each)"),
+    ];
+    let total = classes.len() * SIZES.len();
+    for (class, (workload, label)) in classes.into_iter().enumerate() {
+        let mut rows = Vec::with_capacity(SIZES.len());
+        for (i, &txs) in SIZES.iter().enumerate() {
+            eprintln!(
+                "[{}/{total}] {label}: {txs}-transaction blocks",
+                class * SIZES.len() + i + 1
             );
-            println!("  min_txs_for_parallel = {}", largest * 2);
-            println!("  (run `parex bench` to see where heavier transactions pay)");
+            rows.push(measure(workload, txs, txs, threads, args.runs, Some(0))?);
         }
+        println!("{label}, {threads} threads, Block-STM on every block:");
+        print!("{}", table(&rows));
+        match recommend(&rows) {
+            Some(txs) => {
+                println!("  parallel execution pays from {txs} transactions:");
+                println!("  min_txs_for_parallel = {txs}");
+                println!("  min_txs_per_worker = {}", (txs / threads.max(1)).max(1));
+            }
+            None => {
+                let largest = SIZES[SIZES.len() - 1];
+                println!(
+                    "  parallel execution did not pay up to {largest} transactions: keep such \
+                     blocks sequential (min_txs_for_parallel above {largest}, or \
+                     parallel_execution_enabled = false)"
+                );
+            }
+        }
+        println!();
     }
     Ok(())
 }
@@ -186,29 +193,37 @@ fn threads(threads: Option<usize>) -> Result<usize, CliError> {
 }
 
 /// One row: the block built, then both executors on it, alternately.
+/// `min_txs_per_worker` sizes the parallel executor as the node does; `None`
+/// keeps the node's default (Block-STM itself at one thread).
 fn measure(
     workload: BenchWorkload,
     txs: usize,
     accounts: usize,
     threads: usize,
     runs: usize,
+    min_txs_per_worker: Option<usize>,
 ) -> Result<Row, CliError> {
     if accounts < 2 {
         return Err(CliError::InvalidArgument(
             "--accounts must be at least 2".into(),
         ));
     }
+    let parallel = executor(threads, min_txs_per_worker)?;
+    let runs = scaled_runs(txs, runs);
+    let checked = |row: Result<Row, parex_engine::BlockError>| {
+        row.map_err(|error| CliError::CheckFailed(error.to_string()))
+    };
     if let Some(synthetic) = workload.synthetic() {
-        let case = Case {
-            workload: synthetic,
-            txns: txs,
+        let block = synthetic_block(synthetic, txs, accounts, 42);
+        return checked(compare(
+            synthetic.name(),
             accounts,
-            threads,
-        };
-        let mut rows = run_cases(&[case], runs, |_, _| {}).map_err(bench_error)?;
-        return rows
-            .pop()
-            .ok_or_else(|| CliError::CheckFailed("no measurement".into()));
+            &BenchVm,
+            &block.txns,
+            &block.genesis,
+            &parallel,
+            runs,
+        ));
     }
     let (name, pattern) = match workload {
         BenchWorkload::NodeChain => ("node-chain", NodeWorkload::Chain),
@@ -226,17 +241,9 @@ fn measure(
         .read()
         .map_err(|_| CliError::CheckFailed("storage lock poisoned".into()))?;
     let base = Snapshot::prefetch(&*storage, &txns)?;
-    let parallel = executor(threads)?;
-    compare(
-        name,
-        accounts,
-        &ChainVm,
-        &txns,
-        &base,
-        &parallel,
-        scaled_runs(txs, runs),
-    )
-    .map_err(|error| CliError::CheckFailed(error.to_string()))
+    checked(compare(
+        name, accounts, &ChainVm, &txns, &base, &parallel, runs,
+    ))
 }
 
 /// More runs of the short blocks, as for the synthetic ones.
@@ -250,17 +257,16 @@ fn scaled_runs(txs: usize, runs: usize) -> usize {
 
 /// The parallel executor as the node builds it; at one thread, Block-STM
 /// itself (the machinery's cost) rather than the sequential path.
-fn executor(threads: usize) -> Result<ParallelExecutor, CliError> {
-    let min_per_worker = if threads == 1 {
-        0
-    } else {
-        ExecutionConfig::default().min_txs_per_worker
+fn executor(
+    threads: usize,
+    min_txs_per_worker: Option<usize>,
+) -> Result<ParallelExecutor, CliError> {
+    let min_per_worker = match min_txs_per_worker {
+        Some(min) => min,
+        None if threads == 1 => 0,
+        None => ExecutionConfig::default().min_txs_per_worker,
     };
     ParallelExecutor::new(threads)
         .map(|executor| executor.with_min_txns_per_worker(min_per_worker))
         .map_err(|error| CliError::InvalidArgument(error.to_string()))
-}
-
-fn bench_error(error: parex_benches::matrix::BenchError) -> CliError {
-    CliError::CheckFailed(error.to_string())
 }
