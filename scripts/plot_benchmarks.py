@@ -58,7 +58,13 @@ def chart(title, xlabel, series, ideal):
         out.append(f'<text x="{LEFT - 8}" y="{py(y) + 4:.1f}" text-anchor="end">{y:g}x</text>')
         y += step
     out.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{py(1):.1f}" y2="{py(1):.1f}" stroke="#888"/>')
+    last = None
     for x in sorted(set(xs)):
+        # Node blocks carry two extra transactions (reward, payout): label
+        # a tick only where it does not overlap the previous one.
+        if last is not None and px(x) - px(last) < 30:
+            continue
+        last = x
         out.append(f'<text x="{px(x):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{x:,}</text>')
     out.append(f'<text x="{LEFT + pw / 2}" y="{H - 15}" text-anchor="middle">{xlabel}</text>')
     out.append(
