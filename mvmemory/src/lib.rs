@@ -51,6 +51,6 @@ mod read_set;
 mod types;
 mod versions;
 
-pub use memory::{in_block_order, FinalValues, Materialized, MvMemory, MvRead, WriteOp, SHARDS};
+pub use memory::{in_block_order, FinalValues, MvMemory, MvRead, WriteOp, SHARDS};
 pub use read_set::{ReadDescriptor, ReadOrigin};
 pub use types::{Delta, Incarnation, Key, TxnIndex, Value};

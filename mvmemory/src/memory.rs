@@ -346,35 +346,6 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         verdict.unwrap_or(Some(matches!(origin, ReadOrigin::Storage)))
     }
 
-    /// The value of `key` after every transaction below `end` (all of which
-    /// must have finished); `None` if none of them wrote it.
-    ///
-    /// `base` reads the base storage when the location's lowest version is a
-    /// delta.
-    pub fn value_below<E>(
-        &self,
-        key: &K,
-        end: TxnIndex,
-        base: impl FnOnce(&K) -> Result<Option<V>, E>,
-    ) -> Result<Option<Materialized<V>>, E> {
-        let hash = self.hash(key);
-        let needs_base = self
-            .with_versions(key, hash, |versions| versions.needs_base(end))
-            .unwrap_or(false);
-        let base_value = if needs_base { Some(base(key)?) } else { None };
-        Ok(self
-            .with_versions(key, hash, |versions| {
-                versions.last_writer_below(end).map(|_| {
-                    let (value, first_overflow) = versions.materialize(end, base_value.as_ref());
-                    Materialized {
-                        value,
-                        first_overflow,
-                    }
-                })
-            })
-            .flatten())
-    }
-
     /// How many shards the locations are spread over: the units of
     /// [`materialize_shard`](Self::materialize_shard).
     pub fn shard_count(&self) -> usize {
@@ -442,16 +413,6 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             first_overflow,
         })
     }
-
-    /// Calls `f` with the read set of the transaction's last recorded
-    /// incarnation.
-    pub fn with_read_set<R>(
-        &self,
-        txn_idx: TxnIndex,
-        f: impl FnOnce(&[ReadDescriptor<K, V>]) -> R,
-    ) -> R {
-        f(&self.txns[txn_idx].lock().reads)
-    }
 }
 
 /// Orders materialized locations by the transaction that last wrote them,
@@ -502,15 +463,6 @@ pub struct FinalValues<K, V> {
     /// transactions that last wrote them (ties in key order).
     pub values: Vec<(K, V)>,
     /// The first transaction of the prefix whose delta overflowed.
-    pub first_overflow: Option<TxnIndex>,
-}
-
-/// A location's value after a prefix of the block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Materialized<V> {
-    /// The value, if it has one.
-    pub value: Option<V>,
-    /// The first transaction of the prefix whose delta here overflowed.
     pub first_overflow: Option<TxnIndex>,
 }
 
@@ -680,16 +632,8 @@ mod tests {
         let prefix = memory.materialize(2, |_| Ok::<_, ()>(None)).unwrap();
         assert_eq!(prefix.values, vec![(3, 2), (9, 1), (5, u64::MAX)]);
         assert_eq!(prefix.first_overflow, None);
-        let below = memory
-            .value_below(&3, 1, |_| Ok::<_, ()>(Some(10)))
-            .unwrap();
-        assert_eq!(
-            below,
-            Some(Materialized {
-                value: Some(12),
-                first_overflow: None
-            })
-        );
-        assert_eq!(memory.value_below(&5, 1, no_base).unwrap(), None);
+        // After transaction 0 alone: its delta over the base value.
+        let first = memory.materialize(1, |_| Ok::<_, ()>(Some(10))).unwrap();
+        assert_eq!(first.values, vec![(3, 12), (9, 1)]);
     }
 }
