@@ -147,9 +147,11 @@ impl<K: crate::Key, V> Written<K, V> {
         entry.as_ref().map(|(_, value)| value)
     }
 
-    /// Whether the run wrote `key`.
-    pub(crate) fn contains_key(&self, key: &K) -> bool {
-        self.index.contains_key(key)
+    /// Records values in order, as if written by earlier transactions.
+    pub(crate) fn extend(&mut self, values: impl IntoIterator<Item = (K, V)>) {
+        for (key, value) in values {
+            self.set(key, value);
+        }
     }
 
     fn set(&mut self, key: K, value: V) {

@@ -83,7 +83,7 @@ pub trait Vm: Sync {
     /// The value at a location.
     type Value: Value;
     /// What executing one transaction produces besides its writes.
-    type Output: Clone + Debug + Eq + Send + Sync;
+    type Output: Clone + Debug + Eq + Send + Sync + 'static;
 
     /// Executes `txn`, reading and writing through `view`.
     fn execute<View: TxnView<Self::Key, Self::Value>>(

@@ -59,7 +59,7 @@ pub struct Scheduler {
     decrease_cnt: CachePadded<AtomicUsize>,
     num_active_tasks: CachePadded<AtomicUsize>,
     done_marker: CachePadded<AtomicBool>,
-    txns: Box<[CachePadded<TxnState>]>,
+    txns: Vec<CachePadded<TxnState>>,
 }
 
 impl Scheduler {
@@ -83,6 +83,28 @@ impl Scheduler {
             done_marker: CachePadded::new(AtomicBool::new(block_size == 0)),
             txns,
         }
+    }
+
+    /// Starts over with a block of `block_size` transactions, all ready
+    /// for their first incarnation, keeping the allocations.
+    pub fn reset(&mut self, block_size: usize) {
+        self.block_size = block_size;
+        self.execution_idx.store(0, SeqCst);
+        self.validation_idx.store(0, SeqCst);
+        self.decrease_cnt.store(0, SeqCst);
+        self.num_active_tasks.store(0, SeqCst);
+        self.done_marker.store(block_size == 0, SeqCst);
+        self.txns.truncate(block_size);
+        for txn in &self.txns {
+            *txn.status.lock() = (0, TxnStatus::ReadyToExecute);
+            txn.dependents.lock().clear();
+        }
+        self.txns.resize_with(block_size, || {
+            CachePadded::new(TxnState {
+                status: Mutex::new((0, TxnStatus::ReadyToExecute)),
+                dependents: Mutex::new(Vec::new()),
+            })
+        });
     }
 
     /// The number of transactions in the block.

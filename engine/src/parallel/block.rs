@@ -6,10 +6,7 @@
 //! [`ParallelBlock::finish`] turns the multi-version memory into the block's
 //! output.
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use ahash::RandomState;
 
 use parex_mvmemory::{in_block_order, MvMemory, ReadDescriptor};
 use parex_scheduler::{Scheduler, Task, TxnStatus, Version};
@@ -63,6 +60,43 @@ struct Chunk<K, V> {
     first_overflow: Option<TxnIndex>,
 }
 
+/// The large per-block allocations of a [`ParallelBlock`]: the memory, the
+/// scheduler and the result slots, kept by the executor from block to block
+/// so that a block allocates (and page-faults) nothing of this size.
+pub struct BlockBuffers<K, V, O> {
+    memory: MvMemory<K, V>,
+    scheduler: Scheduler,
+    results: Vec<ResultSlot<O>>,
+}
+
+impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
+    /// Buffers for a block of `block_size` transactions.
+    pub fn new(block_size: usize) -> Self {
+        Self {
+            memory: MvMemory::new(block_size),
+            scheduler: Scheduler::new(block_size),
+            results: Vec::new(),
+        }
+    }
+
+    fn reset(&mut self, block_size: usize) {
+        self.memory.reset(block_size);
+        self.scheduler.reset(block_size);
+        self.results.truncate(block_size);
+        for slot in &self.results {
+            *slot.lock() = None;
+        }
+        self.results
+            .resize_with(block_size, || CachePadded::new(Mutex::new(None)));
+    }
+}
+
+impl<K, V, O> std::fmt::Debug for BlockBuffers<K, V, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockBuffers").finish_non_exhaustive()
+    }
+}
+
 /// Where a worker leaves a materialized chunk.
 type ChunkSlot<K, V> = Mutex<Option<Chunk<K, V>>>;
 
@@ -83,7 +117,7 @@ pub struct ParallelBlock<'a, VM: Vm, S> {
     storage: &'a S,
     memory: MvMemory<VM::Key, VM::Value>,
     scheduler: Scheduler,
-    results: Box<[ResultSlot<VM::Output>]>,
+    results: Vec<ResultSlot<VM::Output>>,
     /// The first error that stops the whole block (storage, engine bug).
     abort: Mutex<Option<BlockError>>,
     counters: Mutex<WorkerCounters>,
@@ -105,15 +139,30 @@ where
 {
     /// Prepares `txns` for execution on `storage`.
     pub fn new(vm: &'a VM, txns: &'a [VM::Txn], storage: &'a S) -> Self {
+        Self::with_buffers(vm, txns, storage, BlockBuffers::new(txns.len()))
+    }
+
+    /// Like [`new`](Self::new), reusing the buffers a previous block left
+    /// (see [`finish_recycling`](Self::finish_recycling)).
+    pub fn with_buffers(
+        vm: &'a VM,
+        txns: &'a [VM::Txn],
+        storage: &'a S,
+        mut buffers: BlockBuffers<VM::Key, VM::Value, VM::Output>,
+    ) -> Self {
+        buffers.reset(txns.len());
+        let BlockBuffers {
+            memory,
+            scheduler,
+            results,
+        } = buffers;
         Self {
             vm,
             txns,
             storage,
-            memory: MvMemory::new(txns.len()),
-            scheduler: Scheduler::new(txns.len()),
-            results: (0..txns.len())
-                .map(|_| CachePadded::new(Mutex::new(None)))
-                .collect(),
+            memory,
+            scheduler,
+            results,
             abort: Mutex::new(None),
             counters: Mutex::new(WorkerCounters::default()),
             conflicts: CachePadded::new(AtomicUsize::new(0)),
@@ -348,6 +397,28 @@ where
     ///   whose incarnations are executed and still validate, so no validated
     ///   work is redone.
     pub fn finish(self) -> Result<VmBlockOutput<VM>, BlockError> {
+        self.finish_recycling().0
+    }
+
+    /// [`finish`](Self::finish), and the block's buffers for the next block
+    /// ([`with_buffers`](Self::with_buffers)).
+    #[allow(clippy::type_complexity)]
+    pub fn finish_recycling(
+        self,
+    ) -> (
+        Result<VmBlockOutput<VM>, BlockError>,
+        BlockBuffers<VM::Key, VM::Value, VM::Output>,
+    ) {
+        let output = self.output();
+        let buffers = BlockBuffers {
+            memory: self.memory,
+            scheduler: self.scheduler,
+            results: self.results,
+        };
+        (output, buffers)
+    }
+
+    fn output(&self) -> Result<VmBlockOutput<VM>, BlockError> {
         if let Some(error) = self.abort.lock().take() {
             return Err(error);
         }
@@ -427,20 +498,22 @@ where
 
         stats.sequential_fallback_from = Some(exact_until);
         stats.executions += (block_size - exact_until) as u64;
-        let prefix = PrefixStorage {
-            values: prefix_values.iter().cloned().collect(),
-            storage: self.storage,
-        };
+        // The sequential run starts from the prefix's final values, as if
+        // it had written them itself: reads find them where they find its
+        // own writes, and a location written again moves to its new place
+        // in block order.
         let mut run = SequentialRun::new(block_size - exact_until);
-        run.execute(self.vm, &self.txns[exact_until..], exact_until, &prefix)?;
+        run.written.extend(prefix_values);
+        run.execute(
+            self.vm,
+            &self.txns[exact_until..],
+            exact_until,
+            self.storage,
+        )?;
         outcomes.append(&mut run.outcomes);
-        let mut final_values = prefix_values;
-        // Locations the sequential part wrote again move to its order.
-        final_values.retain(|(key, _)| !run.written.contains_key(key));
-        final_values.extend(run.written.into_values());
         Ok(BlockOutput {
             outcomes,
-            final_values,
+            final_values: run.written.into_values(),
             stats,
         })
     }
@@ -494,27 +567,5 @@ fn storage_error_at(txn_idx: TxnIndex, error: StorageError) -> BlockError {
     BlockError::Storage {
         txn_idx: txn_idx.saturating_sub(1),
         error,
-    }
-}
-
-/// The state after an exact prefix of the block: the prefix's final values
-/// (every location it wrote) over the base storage. A plain map: the
-/// sequential rest of the block reads it at sequential speed.
-struct PrefixStorage<'a, K, V, S> {
-    values: HashMap<K, V, RandomState>,
-    storage: &'a S,
-}
-
-impl<K, V, S> BaseStorage<K, V> for PrefixStorage<'_, K, V, S>
-where
-    K: crate::Key,
-    V: crate::Value,
-    S: BaseStorage<K, V>,
-{
-    fn get(&self, key: &K) -> Result<Option<V>, StorageError> {
-        match self.values.get(key) {
-            Some(value) => Ok(Some(value.clone())),
-            None => self.storage.get(key),
-        }
     }
 }

@@ -4,11 +4,12 @@ mod block;
 mod pool;
 mod view;
 
+use std::any::Any;
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-pub use block::ParallelBlock;
+pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
 
 use crate::executor::{Executor, VmBlockOutput};
@@ -34,6 +35,9 @@ pub struct ParallelExecutor {
     contention_fallback: bool,
     /// Held for a whole block: one block at a time per executor.
     pool: Mutex<WorkerPool>,
+    /// The last block's [`BlockBuffers`], for the next block of the same
+    /// VM types: a node's blocks then allocate none of them.
+    buffers: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl std::fmt::Debug for ParallelExecutor {
@@ -61,6 +65,7 @@ impl ParallelExecutor {
             min_txns_per_worker: DEFAULT_MIN_TXNS_PER_WORKER,
             contention_fallback: true,
             pool: Mutex::new(WorkerPool::new(threads)?),
+            buffers: Mutex::new(None),
         })
     }
 
@@ -118,13 +123,25 @@ impl Executor for ParallelExecutor {
             return Ok(output);
         };
         let started = Instant::now();
-        let block = ParallelBlock::new(vm, txns, storage)
+        let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let buffers = self
+            .buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .and_then(|buffers| {
+                buffers
+                    .downcast::<BlockBuffers<VM::Key, VM::Value, VM::Output>>()
+                    .ok()
+            })
+            .map_or_else(|| BlockBuffers::new(txns.len()), |buffers| *buffers);
+        let block = ParallelBlock::with_buffers(vm, txns, storage, buffers)
             .with_contention_fallback(self.contention_fallback);
-        {
-            let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
-            pool.run(workers, &|_| block.run_worker());
-        }
-        let mut output = block.finish()?;
+        pool.run(workers, &|_| block.run_worker());
+        drop(pool);
+        let (output, buffers) = block.finish_recycling();
+        *self.buffers.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(buffers));
+        let mut output = output?;
         output.stats.workers = workers;
         output.stats.wall_time = started.elapsed();
         Ok(output)
