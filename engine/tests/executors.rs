@@ -285,3 +285,32 @@ fn a_block_too_small_for_two_workers_runs_sequentially() {
         .stats;
     assert_eq!(stats.workers, 2);
 }
+
+#[test]
+fn an_executor_reuses_its_buffers_across_block_sizes_and_vm_types() {
+    // Kept buffers are reset for every block: shrinking, growing, and a
+    // block of another VM type in between (whose buffers cannot be reused)
+    // all give the sequential result.
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
+    let storage = HashMap::from([(0, 5), (3, 9)]);
+    let slow = SlowFirstVm {
+        started: AtomicUsize::new(0),
+        hold_until: 0,
+    };
+    for size in [300u64, 40, 1_000, 2, 300] {
+        let txns: Vec<_> = (0..size)
+            .map(|i| Program(vec![Op::Read(i % 7), Op::Write(i % 11, i), Op::Delta(3, 1)]))
+            .collect();
+        assert_eq!(
+            effect(&executor, &txns, &storage),
+            effect(&SequentialExecutor, &txns, &storage),
+            "{size} transactions"
+        );
+        let other: Vec<u64> = (0..size).collect();
+        let parallel = executor.execute(&slow, &other, &storage).unwrap();
+        let sequential = SequentialExecutor.execute(&slow, &other, &storage).unwrap();
+        assert_eq!(parallel.effect(), sequential.effect());
+    }
+}
