@@ -5,7 +5,7 @@
 # machine lacks it. The target directory lives outside the clone so that
 # later runs on the same machine (CI included) reuse the RocksDB build.
 
-if ! ldconfig -p 2>/dev/null | grep -q 'libclang'; then
+if ! ldconfig -p 2>/dev/null | grep -Eq 'libclang(-[0-9.]+)?\.so'; then
     echo "setup: installing libclang-dev (needed to build RocksDB)" >&2
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive

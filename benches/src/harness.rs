@@ -6,6 +6,33 @@ use parex_engine::analysis::dependency_profile;
 use parex_engine::{BaseStorage, BlockError, Executor, ParallelExecutor, SequentialExecutor, Vm};
 use serde::Serialize;
 
+/// The parallel executor of a comparison: sized as the node sizes it, but
+/// at one thread Block-STM itself (the machinery's cost) rather than the
+/// sequential path a one-worker block would take. `min_txns_per_worker`
+/// overrides the sizing.
+pub fn comparison_executor(
+    threads: usize,
+    min_txns_per_worker: Option<usize>,
+) -> Result<ParallelExecutor, parex_engine::EngineError> {
+    let min_per_worker = match min_txns_per_worker {
+        Some(min) => min,
+        None if threads == 1 => 0,
+        None => parex_engine::DEFAULT_MIN_TXNS_PER_WORKER,
+    };
+    Ok(ParallelExecutor::new(threads)?.with_min_txns_per_worker(min_per_worker))
+}
+
+/// Runs per executor for a block of `txs` transactions: blocks of 100 or
+/// fewer run 20 times as often (they take microseconds, and their medians
+/// are noisier).
+pub fn runs_for(txs: usize, runs: usize) -> usize {
+    if txs <= 100 {
+        runs * 20
+    } else {
+        runs
+    }
+}
+
 /// One row of a comparison: a block run `runs` times by each executor,
 /// alternately.
 #[derive(Debug, Clone, Serialize)]

@@ -3,7 +3,7 @@
 
 use parex_engine::{BlockError, EngineError, ParallelExecutor};
 
-use crate::harness::{compare, Row};
+use crate::harness::{compare, comparison_executor, runs_for, Row};
 use crate::workload::{block, BenchVm, Workload};
 
 /// One comparison to run.
@@ -66,22 +66,12 @@ pub fn run_cases(
     let mut executor: Option<ParallelExecutor> = None;
     for (i, case) in cases.iter().enumerate() {
         if executor.as_ref().map(ParallelExecutor::threads) != Some(case.threads) {
-            // At one thread, measure the Block-STM machinery itself rather
-            // than the executor's choice of the sequential path.
-            let min_per_worker = if case.threads == 1 {
-                0
-            } else {
-                parex_engine::DEFAULT_MIN_TXNS_PER_WORKER
-            };
-            executor =
-                Some(ParallelExecutor::new(case.threads)?.with_min_txns_per_worker(min_per_worker));
+            executor = Some(comparison_executor(case.threads, None)?);
         }
         let Some(parallel) = executor.as_ref() else {
             continue;
         };
-        // Fewer runs of the long blocks would be noisier; more runs of the
-        // short ones cost nothing.
-        let runs = if case.txns <= 100 { runs * 20 } else { runs };
+        let runs = runs_for(case.txns, runs);
         let block = block(case.workload, case.txns, case.accounts, 42);
         let row = compare(
             case.workload.name(),

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc keeps freed memory for reuse: the executor's per-block buffers
-/// (megabytes for large blocks) then cost no fresh page faults block after
-/// block, where glibc's allocator returns them to the system.
+/// mimalloc keeps freed memory for reuse: what a block still allocates (the
+/// sequential executor's write map, outputs, snapshots; megabytes for large
+/// blocks) then costs fewer fresh page faults block after block, where
+/// glibc's allocator returned it to the system (measured in
+/// `docs/BENCHMARKS.md`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

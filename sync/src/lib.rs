@@ -24,7 +24,7 @@ pub use crossbeam_utils::CachePadded;
 #[cfg(not(loom))]
 mod imp {
     pub use std::sync::atomic;
-    pub use std::sync::{Arc, Condvar};
+    pub use std::sync::Arc;
     pub use std::thread;
 
     /// One step of a busy wait.
@@ -37,7 +37,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub use loom::sync::atomic;
-    pub use loom::sync::{Arc, Condvar};
+    pub use loom::sync::Arc;
     pub use loom::thread;
 
     /// One step of a busy wait: under loom, a yield so that the model checker
@@ -115,13 +115,6 @@ impl<T> RwLock<T> {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-/// Waits on a [`Condvar`], ignoring poisoning like [`Mutex::lock`].
-pub fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-    condvar
-        .wait(guard)
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Exponential backoff for spin loops: a few rounds of [`spin_loop`], then

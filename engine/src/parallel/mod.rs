@@ -50,8 +50,11 @@ impl std::fmt::Debug for ParallelExecutor {
     }
 }
 
-/// The default of [`ParallelExecutor::with_min_txns_per_worker`], measured on
-/// the 2-core development machines (`parex calibrate` measures yours).
+/// The default of [`ParallelExecutor::with_min_txns_per_worker`]: blocks
+/// under 64 transactions run sequentially. A compromise, not a measured
+/// optimum: on the 2-core development machines Block-STM never paid for
+/// cheap transfers and paid from 16 transactions of 20 µs each
+/// (`docs/BENCHMARKS.md`); `parex calibrate` measures a machine.
 pub const DEFAULT_MIN_TXNS_PER_WORKER: usize = 32;
 
 impl ParallelExecutor {

@@ -4,10 +4,9 @@
 
 use clap::{Args, ValueEnum};
 use parex_benches::calibrate::{recommend, SIZES};
-use parex_benches::harness::{compare, table, Row};
+use parex_benches::harness::{compare, comparison_executor, runs_for, table, Row};
 use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
-use parex_engine::ParallelExecutor;
 
 use super::CliError;
 use crate::blockchain::{default_threads, engine_block, ExecutionConfig, Snapshot};
@@ -208,8 +207,9 @@ fn measure(
             "--accounts must be at least 2".into(),
         ));
     }
-    let parallel = executor(threads, min_txs_per_worker)?;
-    let runs = scaled_runs(txs, runs);
+    let parallel = comparison_executor(threads, min_txs_per_worker)
+        .map_err(|error| CliError::InvalidArgument(error.to_string()))?;
+    let runs = runs_for(txs, runs);
     let checked = |row: Result<Row, parex_engine::BlockError>| {
         row.map_err(|error| CliError::CheckFailed(error.to_string()))
     };
@@ -244,29 +244,4 @@ fn measure(
     checked(compare(
         name, accounts, &ChainVm, &txns, &base, &parallel, runs,
     ))
-}
-
-/// More runs of the short blocks, as for the synthetic ones.
-fn scaled_runs(txs: usize, runs: usize) -> usize {
-    if txs <= 100 {
-        runs * 20
-    } else {
-        runs
-    }
-}
-
-/// The parallel executor as the node builds it; at one thread, Block-STM
-/// itself (the machinery's cost) rather than the sequential path.
-fn executor(
-    threads: usize,
-    min_txs_per_worker: Option<usize>,
-) -> Result<ParallelExecutor, CliError> {
-    let min_per_worker = match min_txs_per_worker {
-        Some(min) => min,
-        None if threads == 1 => 0,
-        None => ExecutionConfig::default().min_txs_per_worker,
-    };
-    ParallelExecutor::new(threads)
-        .map(|executor| executor.with_min_txns_per_worker(min_per_worker))
-        .map_err(|error| CliError::InvalidArgument(error.to_string()))
 }
