@@ -11,5 +11,5 @@ cargo test --workspace --release
 echo "== loom model checks (RUSTFLAGS=--cfg loom)" >&2
 if [ -d loom-tests ]; then
     RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$CARGO_TARGET_DIR-loom" \
-        cargo test -p parex-loom-tests --release
+        cargo test -p parex-loom-tests --release --tests
 fi
