@@ -314,3 +314,33 @@ fn an_executor_reuses_its_buffers_across_block_sizes_and_vm_types() {
         assert_eq!(parallel.effect(), sequential.effect());
     }
 }
+
+#[test]
+fn a_block_that_outgrows_the_memory_finishes_sequentially_and_the_next_fits() {
+    // A few transactions writing far more locations than the memory is
+    // first sized for (a few per transaction): the block halts, runs the
+    // rest sequentially with the same result, and the executor's next block
+    // gets a memory large enough to stay parallel.
+    let txns: Vec<_> = (0..4u64)
+        .map(|t| Program((0..400).map(|k| Op::Write(t * 1000 + k, k)).collect()))
+        .collect();
+    let storage = HashMap::new();
+    let sequential = effect(&SequentialExecutor, &txns, &storage);
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
+    let first = executor.execute(&ProgramVm, &txns, &storage).unwrap();
+    assert!(
+        first.stats.sequential_fallback_from.is_some(),
+        "{:?}",
+        first.stats
+    );
+    assert_eq!(effect(&executor, &txns, &storage), sequential);
+    let again = executor.execute(&ProgramVm, &txns, &storage).unwrap();
+    assert_eq!(
+        again.stats.sequential_fallback_from, None,
+        "{:?}",
+        again.stats
+    );
+    assert_eq!(effect(&executor, &txns, &storage), sequential);
+}

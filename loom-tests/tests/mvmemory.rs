@@ -21,7 +21,10 @@ const BASE: u64 = 5;
 const NOTHING: usize = 0;
 const RECORDED_0: usize = 1;
 const ESTIMATED: usize = 2;
-const RECORDED_1: usize = 3;
+/// Marked just before the second record starts: until then, transaction
+/// 0's first write (or its ESTIMATE) is certainly in place.
+const RECORDING_1: usize = 3;
+const RECORDED_1: usize = 4;
 
 struct Shared {
     memory: MvMemory<u64, u64>,
@@ -54,12 +57,17 @@ fn record_read_estimate_validate(rewrite_key: bool) {
             let shared = Arc::clone(&shared);
             thread::spawn(move || {
                 let memory = &shared.memory;
-                memory.record(0, 0, &mut Vec::new(), [(KEY, WriteOp::Value(100))]);
+                memory
+                    .record(0, 0, &mut Vec::new(), [(KEY, WriteOp::Value(100))])
+                    .unwrap();
                 shared.progress.store(RECORDED_0, SeqCst);
                 memory.convert_writes_to_estimates(0);
                 shared.progress.store(ESTIMATED, SeqCst);
                 let key = if rewrite_key { KEY } else { OTHER_KEY };
-                memory.record(0, 1, &mut Vec::new(), [(key, WriteOp::Value(101))]);
+                shared.progress.store(RECORDING_1, SeqCst);
+                memory
+                    .record(0, 1, &mut Vec::new(), [(key, WriteOp::Value(101))])
+                    .unwrap();
                 shared.progress.store(RECORDED_1, SeqCst);
             })
         };
@@ -100,18 +108,21 @@ fn record_read_estimate_validate(rewrite_key: bool) {
                 key: KEY,
                 origin: origin.clone(),
             }];
-            memory.record(1, 0, &mut reads, []);
+            memory.record(1, 0, &mut reads, []).unwrap();
             let before_validation = shared.progress.load(SeqCst);
             let valid = memory.validate_read_set(1, base).unwrap_or(false);
+            let after_validation = shared.progress.load(SeqCst);
             match origin {
                 ReadOrigin::Version(0, 0) if valid => assert!(
                     before_validation < ESTIMATED,
                     "validated a read of an aborted incarnation"
                 ),
                 ReadOrigin::Version(0, 1) => assert!(valid, "the final version did not validate"),
+                // Under transaction 0's write for the whole validation (a
+                // second record that removes it may overlap the validation).
                 ReadOrigin::Storage if valid => assert!(
                     before_validation < RECORDED_0
-                        || (!rewrite_key && before_validation >= RECORDED_1),
+                        || (!rewrite_key && after_validation >= RECORDING_1),
                     "validated a storage read under transaction 0's write"
                 ),
                 _ => {}
@@ -170,7 +181,9 @@ fn concurrent_deltas_and_a_reader() {
             .map(|(txn, delta)| {
                 let memory = Arc::clone(&memory);
                 thread::spawn(move || {
-                    memory.record(txn, 0, &mut Vec::new(), [(KEY, WriteOp::Delta(delta))]);
+                    memory
+                        .record(txn, 0, &mut Vec::new(), [(KEY, WriteOp::Delta(delta))])
+                        .unwrap();
                 })
             })
             .collect();
@@ -194,7 +207,9 @@ fn concurrent_deltas_and_a_reader() {
             [BASE, BASE + 1, BASE + 2, BASE + 3].contains(&seen),
             "resolved to {seen}"
         );
-        memory.record(2, 0, &mut vec![ReadDescriptor { key: KEY, origin }], []);
+        memory
+            .record(2, 0, &mut vec![ReadDescriptor { key: KEY, origin }], [])
+            .unwrap();
 
         for writer in writers {
             writer.join().expect("writer panicked");

@@ -23,7 +23,7 @@
 use std::sync::Mutex as StdMutex;
 
 use parex_loom_tests::check;
-use parex_scheduler::{Incarnation, Scheduler, Task, TxnIndex, TxnStatus, Version};
+use parex_scheduler::{Claim, Incarnation, Scheduler, Task, TxnIndex, TxnStatus, Version};
 use parex_sync::atomic::{AtomicU64, Ordering::SeqCst};
 use parex_sync::{thread, Arc};
 
@@ -206,16 +206,18 @@ fn log(record: &Record) -> std::sync::MutexGuard<'_, Log> {
 
 /// One worker: the same loop as the engine's, with scripted tasks.
 fn worker(scheduler: &Scheduler, scripts: &[Script], record: &Record) {
-    let mut task = scheduler.next_task();
+    let mut claim = Claim::new();
+    let claim = &mut claim;
+    let mut task = scheduler.next_task(claim);
     loop {
         let Some(current) = task else {
             // The first `None` is the done check firing: it must be right.
             log(record).check_complete();
             return;
         };
-        task = run_task(scheduler, scripts, record, current);
+        task = run_task(scheduler, scripts, record, current, claim);
         if task.is_none() {
-            task = scheduler.next_task();
+            task = scheduler.next_task(claim);
         }
     }
 }
@@ -227,16 +229,24 @@ fn worker(scheduler: &Scheduler, scripts: &[Script], record: &Record) {
 /// helpers: while it lasts a helper races on every scheduler operation like
 /// a worker, and the `worker` guarantees that the block completes.
 fn helper(scheduler: &Scheduler, scripts: &[Script], record: &Record, attempts: usize) {
+    let mut claim = Claim::new();
+    let claim = &mut claim;
     for _ in 0..attempts {
-        let mut task = scheduler.try_next_task();
+        let mut task = scheduler.try_next_task(claim);
         if task.is_none() && scheduler.done() {
             log(record).check_complete();
             return;
         }
         while let Some(current) = task {
-            task = run_task(scheduler, scripts, record, current);
+            task = run_task(scheduler, scripts, record, current, claim);
         }
         thread::yield_now();
+    }
+    // Leaving: finish the run still claimed, and report it.
+    while let Some(mut task) = scheduler.next_claimed_task(claim) {
+        while let Some(current) = run_task(scheduler, scripts, record, task, claim) {
+            task = current;
+        }
     }
 }
 
@@ -245,10 +255,11 @@ fn run_task(
     scripts: &[Script],
     record: &Record,
     task: Task,
+    claim: &mut Claim,
 ) -> Option<Task> {
     match task {
-        Task::Execute(version) => execute(scheduler, scripts, record, version),
-        Task::Validate(version) => validate(scheduler, scripts, record, version),
+        Task::Execute(version) => execute(scheduler, scripts, record, version, claim),
+        Task::Validate(version) => validate(scheduler, scripts, record, version, claim),
     }
 }
 
@@ -257,6 +268,7 @@ fn execute(
     scripts: &[Script],
     record: &Record,
     version: Version,
+    claim: &mut Claim,
 ) -> Option<Task> {
     let Version {
         txn_idx,
@@ -268,7 +280,7 @@ fn execute(
         // Stop first: once the dependency is registered, the blocking
         // transaction may finish and resume this one on another worker.
         log(record).stop_execution(txn_idx);
-        if scheduler.add_dependency(txn_idx, blocking) {
+        if scheduler.add_dependency(txn_idx, blocking, claim) {
             return None;
         }
         log(record).resume_execution(txn_idx);
@@ -276,7 +288,7 @@ fn execute(
     let wrote_new_location = incarnation == 0 || script.rewrites_new_location;
     let at = record.tick();
     log(record).finish_execution(version, wrote_new_location, at);
-    scheduler.finish_execution(version, wrote_new_location)
+    scheduler.finish_execution(version, wrote_new_location, claim)
 }
 
 fn validate(
@@ -284,6 +296,7 @@ fn validate(
     scripts: &[Script],
     record: &Record,
     version: Version,
+    claim: &mut Claim,
 ) -> Option<Task> {
     let handed_out = record.tick();
     log(record).begin_validation(version);
@@ -295,7 +308,7 @@ fn validate(
         let at = record.tick();
         log(record).abort(version.txn_idx, at);
     }
-    scheduler.finish_validation(version.txn_idx, aborted)
+    scheduler.finish_validation(version.txn_idx, aborted, claim)
 }
 
 /// How many times a helper asks for a task before it leaves (a task it gets
@@ -308,8 +321,20 @@ const HELPER_ATTEMPTS: usize = 1;
 /// with three the other two are helpers), and checks the scheduler's final
 /// state.
 fn run(workers: usize, scripts: &'static [Script], preemption_bound: Option<usize>) {
+    run_claiming(1, workers, scripts, preemption_bound);
+}
+
+/// [`run`] with workers that claim `claim_size` indices at a time.
+fn run_claiming(
+    claim_size: usize,
+    workers: usize,
+    scripts: &'static [Script],
+    preemption_bound: Option<usize>,
+) {
     check(preemption_bound, move || {
-        let scheduler = Arc::new(Scheduler::new(scripts.len()));
+        let mut scheduler = Scheduler::new(scripts.len());
+        scheduler.set_claim_size(claim_size);
+        let scheduler = Arc::new(scheduler);
         let record = Arc::new(Record {
             log: StdMutex::new(Log::new(scripts.len())),
             clock: AtomicU64::new(0),
@@ -394,24 +419,40 @@ fn three_workers_three_txns_with_an_abort() {
 /// started (transactions 2 and 3 not validated after 1's re-execution).
 #[test]
 fn two_workers_four_txns_mixed() {
-    static SCRIPTS: [Script; 4] = [
-        PLAIN,
-        Script {
-            fails_validation: Some(0),
-            rewrites_new_location: true,
-            ..PLAIN
-        },
-        Script {
-            depends_on: Some(1),
-            ..PLAIN
-        },
-        Script {
-            fails_validation: Some(0),
-            ..PLAIN
-        },
-    ];
-    run(2, &SCRIPTS, Some(3));
+    run(2, &MIXED, Some(3));
 }
+
+/// [`two_workers_four_txns_mixed`] with workers that claim two indices at
+/// a time (the engine's runs). Preemption bound 3.
+///
+/// Checks the same. Catches: a run's tasks reported finished before they
+/// ran, or a run left unreported (done fires early, or never: a hang), and
+/// a validation run that goes on above an abort as if the wave had not
+/// lowered the index.
+#[test]
+fn two_workers_four_txns_mixed_in_runs_of_two() {
+    run_claiming(2, 2, &MIXED, Some(3));
+}
+
+/// The transactions of the mixed models: a plain one, one that fails its
+/// first validation and then writes somewhere new, one that depends on it,
+/// and one that fails its first validation.
+static MIXED: [Script; 4] = [
+    PLAIN,
+    Script {
+        fails_validation: Some(0),
+        rewrites_new_location: true,
+        ..PLAIN
+    },
+    Script {
+        depends_on: Some(1),
+        ..PLAIN
+    },
+    Script {
+        fails_validation: Some(0),
+        ..PLAIN
+    },
+];
 
 /// Transaction 1 reads an ESTIMATE of transaction 0 and asks to be suspended
 /// while transaction 0 finishes executing on the other worker. Preemption

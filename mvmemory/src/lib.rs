@@ -25,8 +25,8 @@
 //!
 //! let memory: MvMemory<&str, u64> = MvMemory::new(3);
 //! // Transaction 0 sets a balance; transaction 1 adds a fee to an accumulator.
-//! memory.record(0, 0, &mut Vec::new(), [("alice", WriteOp::Value(10))]);
-//! memory.record(1, 0, &mut Vec::new(), [("fees", WriteOp::Delta(2))]);
+//! memory.record(0, 0, &mut Vec::new(), [("alice", WriteOp::Value(10))]).unwrap();
+//! memory.record(1, 0, &mut Vec::new(), [("fees", WriteOp::Delta(2))]).unwrap();
 //!
 //! // Transaction 2 sees transaction 0's version of "alice".
 //! assert_eq!(
@@ -46,11 +46,13 @@
 
 #![deny(missing_docs)]
 
+mod locations;
 mod memory;
 mod read_set;
 mod types;
 mod versions;
 
-pub use memory::{in_block_order, FinalValues, MvMemory, MvRead, WriteOp, SHARDS};
+pub use locations::MemoryFull;
+pub use memory::{FinalValues, MvMemory, MvRead, WriteOp};
 pub use read_set::{ReadDescriptor, ReadOrigin};
 pub use types::{Delta, Incarnation, Key, TxnIndex, Value};

@@ -2,12 +2,12 @@
 //! and write sets.
 
 use ahash::RandomState;
-use hashbrown::HashTable;
-use parex_sync::{CachePadded, Mutex, RwLock};
+use parex_sync::Mutex;
 use smallvec::SmallVec;
 
+use crate::locations::{LocationId, Locations, Locked, MemoryFull, Reservation};
 use crate::read_set::{ReadDescriptor, ReadOrigin};
-use crate::versions::{Entry, EntryData, Lookup, Versions};
+use crate::versions::{EntryData, Lookup};
 use crate::{Delta, Incarnation, Key, TxnIndex, Value};
 
 /// A value to be written by an incarnation: what [`MvMemory::record`] takes
@@ -36,31 +36,17 @@ pub enum MvRead<V> {
     Dependency(TxnIndex),
 }
 
-/// One location in a shard: its key, the key's hash (kept for rehashing),
-/// and its versions.
+/// The last incarnation's reads and writes of one transaction, by
+/// location. Small transactions keep them inline: recording allocates
+/// nothing.
 #[derive(Debug)]
-struct Slot<K, V> {
-    hash: u64,
-    key: K,
-    versions: Mutex<Versions<V>>,
+struct TxnRecord<V> {
+    reads: SmallVec<[(LocationId, ReadOrigin<V>); 4]>,
+    /// Sorted, each location once.
+    writes: SmallVec<[LocationId; 4]>,
 }
 
-type Shard<K, V> = CachePadded<RwLock<HashTable<Slot<K, V>>>>;
-
-type TxnSlot<K, V> = CachePadded<Mutex<TxnRecord<K, V>>>;
-
-/// The locations a transaction wrote, with their hashes, sorted by key.
-/// Small transactions keep them inline: recording allocates nothing.
-type WriteList<K> = SmallVec<[(K, u64); 4]>;
-
-/// The last incarnation's reads and writes of one transaction.
-#[derive(Debug)]
-struct TxnRecord<K, V> {
-    reads: SmallVec<[ReadDescriptor<K, V>; 4]>,
-    writes: WriteList<K>,
-}
-
-impl<K, V> Default for TxnRecord<K, V> {
+impl<V> Default for TxnRecord<V> {
     fn default() -> Self {
         Self {
             reads: SmallVec::new(),
@@ -68,6 +54,21 @@ impl<K, V> Default for TxnRecord<K, V> {
         }
     }
 }
+
+/// Locations a block is expected to touch per transaction when its
+/// memory is first sized; a block that touches more finishes sequentially
+/// and the memory is resized for the next one.
+#[cfg(not(loom))]
+const LOCATIONS_PER_TXN: usize = 4;
+#[cfg(loom)]
+const LOCATIONS_PER_TXN: usize = 2;
+
+/// The fewest locations a memory is sized for.
+#[cfg(not(loom))]
+const MIN_LOCATIONS: usize = 256;
+/// Under loom every arena slot is a model-checked lock: a handful.
+#[cfg(loom)]
+const MIN_LOCATIONS: usize = 4;
 
 /// The multi-version memory of one block.
 ///
@@ -77,46 +78,35 @@ impl<K, V> Default for TxnRecord<K, V> {
 ///   after an abort);
 /// - a transaction's write list names exactly the locations where it has an
 ///   entry, so stale entries are removed when a later incarnation stops
-///   writing there;
-/// - locks are taken in the order transaction record → shard → location, and
-///   never the other way round, so no two operations deadlock;
+///   writing there, and materialization finds every location through its
+///   last writer;
+/// - locks are taken in the order transaction record → location, one
+///   location at a time, so no two operations deadlock;
 /// - a location, once created, stays for the whole block (possibly with no
-///   versions), so a shard only ever grows.
+///   versions).
 ///
-/// Locations live in a fixed number of shards, each a hash table behind a
-/// read-write lock: a read takes one shard's lock in shared mode and one
-/// location's mutex, never a global lock, and hashes the key once. A
-/// location's versions live inline in the table (no allocation, no
-/// reference count per location). A lock-free skip list would serve too, but
-/// cannot run under loom; the shards keep the code the loom tests check
-/// identical to the code that runs.
+/// Locations live in a [`Locations`] table: a read hashes the key once,
+/// reads one index word and locks one location; nothing global is locked
+/// and nothing is allocated. Read and write sets name locations by id, so
+/// validation and materialization never hash.
 #[derive(Debug)]
 pub struct MvMemory<K, V> {
-    shards: Box<[Shard<K, V>]>,
+    locations: Locations<K, V>,
     hasher: RandomState,
-    txns: Vec<TxnSlot<K, V>>,
+    txns: Vec<Mutex<TxnRecord<V>>>,
 }
 
-/// The number of shards the locations are spread over.
+/// The hasher of a memory's keys, randomly seeded per memory.
 #[cfg(not(loom))]
-pub const SHARDS: usize = 128;
-
-/// Under loom, few shards: every shard lock taken is a step loom explores,
-/// and materializing a block visits every shard.
-#[cfg(loom)]
-pub const SHARDS: usize = 4;
-
-/// The hasher that picks a key's shard, randomly seeded per memory.
-#[cfg(not(loom))]
-fn shard_hasher() -> RandomState {
+fn key_hasher() -> RandomState {
     RandomState::new()
 }
 
 /// Under loom, fixed seeds: loom replays a model many times and requires
 /// every iteration to touch the same objects, so a key must land in the same
-/// shard (the same lock) each time, which a fresh random seed would break.
+/// bucket (the same atomic) each time, which a fresh random seed would break.
 #[cfg(loom)]
-fn shard_hasher() -> RandomState {
+fn key_hasher() -> RandomState {
     RandomState::with_seeds(
         0x243f_6a88_85a3_08d3,
         0x1319_8a2e_0370_7344,
@@ -128,26 +118,33 @@ fn shard_hasher() -> RandomState {
 impl<K: Key, V: Value> MvMemory<K, V> {
     /// Memory for a block of `block_size` transactions.
     pub fn new(block_size: usize) -> Self {
-        let per_shard = block_size.div_ceil(SHARDS) * 2;
-        let shards = (0..SHARDS)
-            .map(|_| CachePadded::new(RwLock::new(HashTable::with_capacity(per_shard))))
-            .collect();
-        let txns = (0..block_size)
-            .map(|_| CachePadded::new(Mutex::new(TxnRecord::default())))
-            .collect();
         Self {
-            shards,
-            hasher: shard_hasher(),
-            txns,
+            locations: Locations::new(Self::locations_for(block_size)),
+            hasher: key_hasher(),
+            txns: (0..block_size).map(|_| Mutex::default()).collect(),
         }
+    }
+
+    fn locations_for(block_size: usize) -> usize {
+        block_size
+            .saturating_mul(LOCATIONS_PER_TXN)
+            .max(MIN_LOCATIONS)
     }
 
     /// Empties the memory for a block of `block_size` transactions, keeping
     /// its allocations: a executor that runs block after block then pays
-    /// for no fresh memory (and its page faults) per block.
+    /// for no fresh memory (and its page faults) per block. If the last
+    /// block ran out of locations, the table doubles.
     pub fn reset(&mut self, block_size: usize) {
-        for shard in self.shards.iter() {
-            shard.write().clear();
+        let needed = if self.locations.claimed() > self.locations.capacity() {
+            self.locations.claimed().saturating_mul(2)
+        } else {
+            Self::locations_for(block_size)
+        };
+        if needed > self.locations.capacity() {
+            self.locations = Locations::new(needed);
+        } else {
+            self.locations.clear();
         }
         self.txns.truncate(block_size);
         for slot in &self.txns {
@@ -155,9 +152,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             record.reads.clear();
             record.writes.clear();
         }
-        self.txns.resize_with(block_size, || {
-            CachePadded::new(Mutex::new(TxnRecord::default()))
-        });
+        self.txns.resize_with(block_size, Mutex::default);
     }
 
     /// The number of transactions this memory was made for.
@@ -169,75 +164,30 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         self.hasher.hash_one(key)
     }
 
-    fn shard(&self, hash: u64) -> &Shard<K, V> {
-        // The top bits: the table itself uses the low ones.
-        &self.shards[(hash >> 57) as usize % SHARDS]
-    }
-
-    /// Calls `f` with the location's versions, if it exists.
-    fn with_versions<R>(&self, key: &K, hash: u64, f: impl FnOnce(&Versions<V>) -> R) -> Option<R> {
-        let table = self.shard(hash).read();
-        let slot = table.find(hash, |slot| slot.key == *key)?;
-        let versions = slot.versions.lock();
-        Some(f(&versions))
-    }
-
-    /// Calls `f` with the location's versions, if it exists.
-    fn update_versions(&self, key: &K, hash: u64, f: impl FnOnce(&mut Versions<V>)) {
-        let table = self.shard(hash).read();
-        if let Some(slot) = table.find(hash, |slot| slot.key == *key) {
-            f(&mut slot.versions.lock());
-        }
-    }
-
-    /// Calls `f` with the location's versions, creating the location first
-    /// if needed. An existing location is updated under the shard's shared
-    /// lock, so workers writing one hot location (a fee accumulator) only
-    /// contend on that location's own short critical section; the shard is
-    /// locked exclusively only to create a location.
-    fn upsert_versions(&self, key: &K, hash: u64, f: impl FnOnce(&mut Versions<V>)) {
-        let shard = self.shard(hash);
-        {
-            let table = shard.read();
-            if let Some(slot) = table.find(hash, |slot| slot.key == *key) {
-                f(&mut slot.versions.lock());
-                return;
-            }
-        }
-        let mut table = shard.write();
-        let slot = table
-            .entry(hash, |slot| slot.key == *key, |slot| slot.hash)
-            .or_insert_with(|| Slot {
-                hash,
-                key: key.clone(),
-                versions: Mutex::new(Versions::new()),
-            });
-        f(&mut slot.get().versions.lock());
-    }
-
     /// What transaction `txn_idx` reads at `key`: the highest version written
     /// by a lower transaction. `base` is the base storage's value, needed only
     /// after [`MvRead::NeedsBase`].
     pub fn read(&self, key: &K, txn_idx: TxnIndex, base: Option<&Option<V>>) -> MvRead<V> {
-        self.with_versions(key, self.hash(key), |versions| {
-            match versions.lookup(txn_idx, base) {
-                Lookup::Storage => MvRead::Storage,
-                Lookup::Version {
-                    txn_idx,
-                    incarnation,
-                    value,
-                } => MvRead::Value(
-                    Some(value.clone()),
-                    ReadOrigin::Version(txn_idx, incarnation),
-                ),
-                Lookup::Resolved(value) => {
-                    MvRead::Value(value.clone(), ReadOrigin::Resolved(value))
-                }
-                Lookup::NeedsBase => MvRead::NeedsBase,
-                Lookup::Dependency(blocking) => MvRead::Dependency(blocking),
-            }
-        })
-        .unwrap_or(MvRead::Storage)
+        let Some((_, mut locked)) = self.locations.find(key, self.hash(key)) else {
+            return MvRead::Storage;
+        };
+        let Some(location) = locked.get() else {
+            return MvRead::Storage;
+        };
+        match location.versions.lookup(txn_idx, base) {
+            Lookup::Storage => MvRead::Storage,
+            Lookup::Version {
+                txn_idx,
+                incarnation,
+                value,
+            } => MvRead::Value(
+                Some(value.clone()),
+                ReadOrigin::Version(txn_idx, incarnation),
+            ),
+            Lookup::Resolved(value) => MvRead::Value(value.clone(), ReadOrigin::Resolved(value)),
+            Lookup::NeedsBase => MvRead::NeedsBase,
+            Lookup::Dependency(blocking) => MvRead::Dependency(blocking),
+        }
     }
 
     /// Records what incarnation `incarnation` of `txn_idx` read and wrote,
@@ -247,54 +197,80 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// stays with the caller, for the next incarnation).
     /// Returns whether the incarnation wrote a location the previous one did
     /// not: then transactions above may have read past it, and the scheduler
-    /// must revalidate them.
+    /// must revalidate them. Fails when the block touches more locations
+    /// than the memory holds; the incarnation is then only partly recorded,
+    /// and the block must not go on in parallel (the next
+    /// [`reset`](Self::reset) makes room).
     pub fn record(
         &self,
         txn_idx: TxnIndex,
         incarnation: Incarnation,
         reads: &mut Vec<ReadDescriptor<K, V>>,
         writes: impl IntoIterator<Item = (K, WriteOp<V>)>,
-    ) -> bool {
+    ) -> Result<bool, MemoryFull> {
         let mut record = self.txns[txn_idx].lock();
         let record = &mut *record;
-        record.reads.clear();
-        record.reads.extend(reads.drain(..));
-
-        let mut next = WriteList::new();
+        let mut reservation = Reservation::default();
+        let writes = writes.into_iter();
+        let mut next = SmallVec::<[LocationId; 4]>::new();
+        let (mut left, _) = writes.size_hint();
+        left += reads.len();
         for (key, op) in writes {
-            let hash = self.hash(&key);
+            let (id, mut locked) = self.locate(&key, &mut reservation, left)?;
+            left = left.saturating_sub(1);
             let data = match op {
                 WriteOp::Value(value) => EntryData::Value(value),
-                WriteOp::Delta(delta) => EntryData::Delta(delta),
+                WriteOp::Delta(delta) => EntryData::Delta(delta.into()),
             };
-            let entry = Entry {
-                incarnation,
-                estimate: false,
-                data,
-            };
-            self.upsert_versions(&key, hash, |versions| versions.insert(txn_idx, entry));
-            next.push((key, hash));
+            if let Some(location) = locked.get() {
+                location.versions.insert(txn_idx, incarnation, data);
+            }
+            next.push(id);
         }
-        next.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        next.sort_unstable();
+
+        // The read set by location: a location read from storage is
+        // created now, so that validation finds it without hashing.
+        record.reads.clear();
+        for read in reads.drain(..) {
+            let (id, _) = self.locate(&read.key, &mut reservation, left)?;
+            left = left.saturating_sub(1);
+            record.reads.push((id, read.origin));
+        }
 
         // Remove what the previous incarnation wrote and this one did not;
         // note whether this one wrote somewhere new. Both lists are sorted.
         let mut wrote_new_location = false;
-        let mut previous = record.writes.iter().peekable();
-        for (key, _) in &next {
-            while let Some((old_key, old_hash)) = previous.next_if(|(k, _)| k < key) {
-                self.update_versions(old_key, *old_hash, |v| v.remove(txn_idx));
+        let mut previous = record.writes.iter().copied().peekable();
+        for &id in &next {
+            while let Some(old) = previous.next_if(|old| *old < id) {
+                self.remove_version(old, txn_idx);
             }
-            if previous.next_if(|(k, _)| k == key).is_none() {
+            if previous.next_if(|old| *old == id).is_none() {
                 wrote_new_location = true;
             }
         }
-        for (old_key, old_hash) in previous {
-            self.update_versions(old_key, *old_hash, |v| v.remove(txn_idx));
+        for old in previous {
+            self.remove_version(old, txn_idx);
         }
-
         record.writes = next;
-        wrote_new_location
+        Ok(wrote_new_location)
+    }
+
+    fn locate(
+        &self,
+        key: &K,
+        reservation: &mut Reservation,
+        batch: usize,
+    ) -> Result<(LocationId, Locked<'_, K, V>), MemoryFull> {
+        self.locations
+            .find_or_insert(key, self.hash(key), reservation, batch)
+    }
+
+    fn remove_version(&self, id: LocationId, txn_idx: TxnIndex) {
+        if let Some(location) = self.locations.lock(id).get() {
+            location.versions.remove(txn_idx);
+        }
     }
 
     /// Marks every version the transaction's last incarnation wrote as an
@@ -302,8 +278,10 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// the same locations.
     pub fn convert_writes_to_estimates(&self, txn_idx: TxnIndex) {
         let record = self.txns[txn_idx].lock();
-        for (key, hash) in &record.writes {
-            self.update_versions(key, *hash, |v| v.mark_estimate(txn_idx));
+        for &id in &record.writes {
+            if let Some(location) = self.locations.lock(id).get() {
+                location.versions.mark_estimate(txn_idx);
+            }
         }
     }
 
@@ -318,13 +296,14 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         mut base: impl FnMut(&K) -> Result<Option<V>, E>,
     ) -> Result<bool, E> {
         let record = self.txns[txn_idx].lock();
-        for read in &record.reads {
-            let hash = self.hash(&read.key);
-            let valid = match self.still_reads(&read.key, hash, txn_idx, &read.origin, None) {
-                Some(valid) => valid,
-                None => {
-                    let base_value = base(&read.key)?;
-                    self.still_reads(&read.key, hash, txn_idx, &read.origin, Some(&base_value))
+        for (id, origin) in &record.reads {
+            let valid = match self.still_reads(*id, txn_idx, origin, None) {
+                Ok(valid) => valid,
+                Err(key) => {
+                    // Without the location's lock: the base storage is the
+                    // caller's, and may take its time.
+                    let base_value = base(&key)?;
+                    self.still_reads(*id, txn_idx, origin, Some(&base_value))
                         .unwrap_or(false)
                 }
             };
@@ -335,143 +314,105 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         Ok(true)
     }
 
-    /// Whether a read by `txn_idx` at `key` still has `origin`; `None` if the
-    /// answer needs the base value.
+    /// Whether a read by `txn_idx` at location `id` still has `origin`;
+    /// `Err(key)` if the answer needs the base value of `key`.
     fn still_reads(
         &self,
-        key: &K,
-        hash: u64,
+        id: LocationId,
         txn_idx: TxnIndex,
         origin: &ReadOrigin<V>,
         base: Option<&Option<V>>,
-    ) -> Option<bool> {
-        let verdict = self.with_versions(key, hash, |versions| {
-            match (versions.lookup(txn_idx, base), origin) {
-                (Lookup::Storage, ReadOrigin::Storage) => Some(true),
-                (
-                    Lookup::Version {
-                        txn_idx: idx,
-                        incarnation,
-                        ..
-                    },
-                    ReadOrigin::Version(read_idx, read_incarnation),
-                ) => Some(idx == *read_idx && incarnation == *read_incarnation),
-                (Lookup::Resolved(value), ReadOrigin::Resolved(read)) => Some(value == *read),
-                (Lookup::NeedsBase, ReadOrigin::Resolved(_)) => None,
-                _ => Some(false),
-            }
-        });
-        verdict.unwrap_or(Some(matches!(origin, ReadOrigin::Storage)))
+    ) -> Result<bool, K> {
+        let mut locked = self.locations.lock(id);
+        let Some(location) = locked.get() else {
+            return Ok(matches!(origin, ReadOrigin::Storage));
+        };
+        Ok(match (location.versions.lookup(txn_idx, base), origin) {
+            (Lookup::Storage, ReadOrigin::Storage) => true,
+            (
+                Lookup::Version {
+                    txn_idx: idx,
+                    incarnation,
+                    ..
+                },
+                ReadOrigin::Version(read_idx, read_incarnation),
+            ) => idx == *read_idx && incarnation == *read_incarnation,
+            (Lookup::Resolved(value), ReadOrigin::Resolved(read)) => value == *read,
+            (Lookup::NeedsBase, ReadOrigin::Resolved(_)) => return Err(location.key.clone()),
+            _ => false,
+        })
     }
 
-    /// How many shards the locations are spread over: the units of
-    /// [`materialize_shard`](Self::materialize_shard).
-    pub fn shard_count(&self) -> usize {
-        self.shards.len()
-    }
-
-    /// Appends to `out`, for every location of shard `shard` that a
-    /// transaction below `end` wrote, `(last writer below end, key, value
-    /// after every transaction below end)`; returns the first transaction
-    /// whose delta overflowed at one of those locations, if any. Every
-    /// transaction below `end` must have finished.
+    /// Appends to `out` the final value of every location whose last writer
+    /// below `end` is in `txns`, in block order (by that writer, ties by
+    /// key); returns the first transaction whose delta overflowed at one of
+    /// those locations, if any. Every transaction below `end` must have
+    /// finished.
     ///
-    /// Shards are independent: different threads can materialize different
-    /// shards at once. [`in_block_order`] puts the parts together.
-    pub fn materialize_shard<E>(
+    /// Each location is visited once, through its last writer's write list,
+    /// so different threads can materialize different ranges at once and
+    /// the block's final values are the ranges' outputs end to end.
+    pub fn materialize_txns<E>(
         &self,
-        shard: usize,
+        txns: std::ops::Range<TxnIndex>,
         end: TxnIndex,
         mut base: impl FnMut(&K) -> Result<Option<V>, E>,
-        out: &mut Vec<(TxnIndex, K, V)>,
+        out: &mut Vec<(K, V)>,
     ) -> Result<Option<TxnIndex>, E> {
         let mut first_overflow: Option<TxnIndex> = None;
-        let Some(shard) = self.shards.get(shard) else {
-            return Ok(None);
-        };
-        let table = shard.read();
-        for slot in table.iter() {
-            let versions = slot.versions.lock();
-            let Some(last_writer) = versions.last_writer_below(end) else {
-                continue;
-            };
-            let base_value = if versions.needs_base(end) {
-                Some(base(&slot.key)?)
-            } else {
-                None
-            };
-            let (value, overflow) = versions.materialize(end, base_value.as_ref());
-            if let Some(idx) = overflow {
-                first_overflow = Some(first_overflow.map_or(idx, |first| first.min(idx)));
+        for txn_idx in txns.start..txns.end.min(end) {
+            let record = self.txns[txn_idx].lock();
+            let first = out.len();
+            for &id in &record.writes {
+                let mut locked = self.locations.lock(id);
+                let Some(location) = locked.get() else {
+                    continue;
+                };
+                if location.versions.last_writer_below(end) != Some(txn_idx) {
+                    continue;
+                }
+                let base_value = if location.versions.needs_base(end) {
+                    // Without the location's lock, as in validation.
+                    let key = location.key.clone();
+                    drop(locked);
+                    let value = base(&key)?;
+                    locked = self.locations.lock(id);
+                    Some(value)
+                } else {
+                    None
+                };
+                let Some(location) = locked.get() else {
+                    continue;
+                };
+                let (value, overflow) = location.versions.materialize(end, base_value.as_ref());
+                if let Some(idx) = overflow {
+                    first_overflow = Some(first_overflow.map_or(idx, |first| first.min(idx)));
+                }
+                if let Some(value) = value {
+                    out.push((location.key.clone(), value));
+                }
             }
-            if let Some(value) = value {
-                out.push((last_writer, slot.key.clone(), value));
-            }
+            out[first..].sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
         Ok(first_overflow)
     }
 
     /// Every location written by a transaction below `end`, with its value
-    /// after them, in block order (see [`in_block_order`]); and the first
-    /// transaction below `end` whose delta overflowed, if any.
+    /// after them, in block order (by the transaction that last wrote it,
+    /// ties by key); and the first transaction below `end` whose delta
+    /// overflowed, if any.
     pub fn materialize<E>(
         &self,
         end: TxnIndex,
-        mut base: impl FnMut(&K) -> Result<Option<V>, E>,
+        base: impl FnMut(&K) -> Result<Option<V>, E>,
     ) -> Result<FinalValues<K, V>, E> {
-        let mut parts = Vec::new();
-        let mut first_overflow: Option<TxnIndex> = None;
-        for shard in 0..self.shards.len() {
-            if let Some(idx) = self.materialize_shard(shard, end, &mut base, &mut parts)? {
-                first_overflow = Some(first_overflow.map_or(idx, |first| first.min(idx)));
-            }
-        }
+        let mut values = Vec::new();
+        let first_overflow = self.materialize_txns(0..end, end, base, &mut values)?;
         Ok(FinalValues {
-            values: in_block_order(end, [parts]),
+            values,
             first_overflow,
         })
     }
-}
-
-/// Orders materialized locations by the transaction that last wrote them,
-/// ties by key: the block order every executor reports final values in.
-///
-/// A counting sort on the writer's index (all below `end`), then a sort of
-/// each transaction's few locations by key: linear in the number of
-/// locations, where a comparison sort of them all would dominate the end of
-/// a block.
-pub fn in_block_order<K: Ord, V>(
-    end: TxnIndex,
-    parts: impl IntoIterator<Item = Vec<(TxnIndex, K, V)>>,
-) -> Vec<(K, V)> {
-    let parts: Vec<_> = parts.into_iter().collect();
-    let mut starts = vec![0usize; end + 1];
-    for (writer, _, _) in parts.iter().flatten() {
-        if let Some(count) = starts.get_mut(writer + 1) {
-            *count += 1;
-        }
-    }
-    for i in 1..starts.len() {
-        starts[i] += starts[i - 1];
-    }
-    let total = starts.last().copied().unwrap_or(0);
-    let mut placed: Vec<Option<(K, V)>> = (0..total).map(|_| None).collect();
-    let mut next = starts.clone();
-    for (writer, key, value) in parts.into_iter().flatten() {
-        if let Some(position) = next.get_mut(writer) {
-            placed[*position] = Some((key, value));
-            *position += 1;
-        }
-    }
-    for range in starts.windows(2) {
-        if range[1] - range[0] > 1 {
-            placed[range[0]..range[1]].sort_unstable_by(|a, b| match (a, b) {
-                (Some(a), Some(b)) => a.0.cmp(&b.0),
-                _ => std::cmp::Ordering::Equal,
-            });
-        }
-    }
-    placed.into_iter().flatten().collect()
 }
 
 /// Every location's value after a prefix of the block.
@@ -496,11 +437,29 @@ mod tests {
         inc: Incarnation,
         writes: &[(u32, WriteOp<u64>)],
     ) -> bool {
-        memory.record(txn, inc, &mut Vec::new(), writes.iter().cloned())
+        memory
+            .record(txn, inc, &mut Vec::new(), writes.iter().cloned())
+            .unwrap()
     }
 
     fn no_base(_: &u32) -> Result<Option<u64>, ()> {
         Ok(None)
+    }
+
+    #[test]
+    fn recording_more_locations_than_the_memory_holds_fails_and_reset_grows_it() {
+        let mut memory = Memory::new(1);
+        let too_many = (0..MIN_LOCATIONS as u32 + 1).map(|k| (k, WriteOp::Value(1)));
+        assert_eq!(
+            memory.record(0, 0, &mut Vec::new(), too_many.clone()),
+            Err(MemoryFull)
+        );
+        memory.reset(1);
+        assert_eq!(memory.record(0, 0, &mut Vec::new(), too_many), Ok(true));
+        assert_eq!(
+            memory.read(&7, 1, None),
+            MvRead::Value(Some(1), ReadOrigin::Version(0, 0))
+        );
     }
 
     #[test]
@@ -568,7 +527,7 @@ mod tests {
             key: 1,
             origin: ReadOrigin::Storage,
         }];
-        memory.record(2, 0, &mut reads, []);
+        memory.record(2, 0, &mut reads, []).unwrap();
         assert_eq!(memory.validate_read_set(2, no_base), Ok(true));
         // A lower transaction now writes what transaction 2 read from storage.
         write(&memory, 1, 0, &[(1, WriteOp::Value(1))]);
@@ -578,7 +537,7 @@ mod tests {
             key: 1,
             origin: ReadOrigin::Version(1, 0),
         }];
-        memory.record(2, 1, &mut reads, []);
+        memory.record(2, 1, &mut reads, []).unwrap();
         assert_eq!(memory.validate_read_set(2, no_base), Ok(true));
         // Same location, new incarnation: stale.
         write(&memory, 1, 1, &[(1, WriteOp::Value(1))]);
@@ -588,7 +547,7 @@ mod tests {
             key: 1,
             origin: ReadOrigin::Version(1, 1),
         }];
-        memory.record(2, 2, &mut reads, []);
+        memory.record(2, 2, &mut reads, []).unwrap();
         memory.convert_writes_to_estimates(1);
         assert_eq!(memory.validate_read_set(2, no_base), Ok(false));
     }
@@ -626,7 +585,7 @@ mod tests {
             key: 1,
             origin: ReadOrigin::Resolved(Some(12)),
         }];
-        memory.record(2, 0, &mut reads, []);
+        memory.record(2, 0, &mut reads, []).unwrap();
         assert_eq!(memory.validate_read_set(2, base), Ok(true));
         write(&memory, 0, 1, &[(1, WriteOp::Delta(2))]);
         assert_eq!(memory.validate_read_set(2, base), Ok(false));

@@ -13,18 +13,56 @@ pub(crate) enum EntryData<V> {
     /// A full value.
     Value(V),
     /// An amount added to the value below it.
-    Delta(Delta),
+    Delta(PackedDelta),
 }
 
-/// A version: the data, the incarnation that wrote it, and whether that
-/// incarnation has since been aborted (an ESTIMATE: the next incarnation will
-/// probably write here again, so readers wait for it instead of reading
-/// what is below).
+/// A [`Delta`] stored without `i128`'s 16-byte alignment, which would
+/// otherwise double the size of every version of a small value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedDelta([u64; 2]);
+
+impl From<Delta> for PackedDelta {
+    fn from(delta: Delta) -> Self {
+        let bits = delta as u128;
+        Self([bits as u64, (bits >> 64) as u64])
+    }
+}
+
+impl PackedDelta {
+    fn get(self) -> Delta {
+        (u128::from(self.0[1]) << 64 | u128::from(self.0[0])) as Delta
+    }
+}
+
+/// The ESTIMATE bit of [`Entry::tagged_incarnation`].
+const ESTIMATE: u32 = 1 << 31;
+
+/// A version: the transaction and incarnation that wrote it, the data, and
+/// whether that incarnation has since been aborted (an ESTIMATE: the next
+/// incarnation will probably write here again, so readers wait for it
+/// instead of reading what is below).
+///
+/// 32 bytes for a `u64` value: the ESTIMATE flag lives in the top bit of the
+/// incarnation (a transaction would need 2^31 incarnations to reach it).
 #[derive(Debug, Clone)]
 pub(crate) struct Entry<V> {
-    pub(crate) incarnation: Incarnation,
-    pub(crate) estimate: bool,
-    pub(crate) data: EntryData<V>,
+    txn_idx: u32,
+    tagged_incarnation: u32,
+    data: EntryData<V>,
+}
+
+impl<V> Entry<V> {
+    fn txn_idx(&self) -> TxnIndex {
+        self.txn_idx as TxnIndex
+    }
+
+    fn incarnation(&self) -> Incarnation {
+        self.tagged_incarnation & !ESTIMATE
+    }
+
+    fn estimate(&self) -> bool {
+        self.tagged_incarnation & ESTIMATE != 0
+    }
 }
 
 /// What a transaction sees at a location, before anything is cloned.
@@ -57,7 +95,7 @@ pub(crate) enum Lookup<'a, V> {
 /// insertion is usually an append.
 #[derive(Debug)]
 pub(crate) struct Versions<V> {
-    entries: SmallVec<[(TxnIndex, Entry<V>); 2]>,
+    entries: SmallVec<[Entry<V>; 2]>,
 }
 
 impl<V: Value> Versions<V> {
@@ -69,22 +107,33 @@ impl<V: Value> Versions<V> {
 
     /// The number of versions of transactions below `end`.
     fn below(&self, end: TxnIndex) -> usize {
-        self.entries.partition_point(|(idx, _)| *idx < end)
+        self.entries.partition_point(|entry| entry.txn_idx() < end)
     }
 
-    /// Sets `txn_idx`'s version.
-    pub(crate) fn insert(&mut self, txn_idx: TxnIndex, entry: Entry<V>) {
+    /// Sets `txn_idx`'s version. Transaction indices and incarnations fit
+    /// in 31 bits: blocks are far smaller.
+    pub(crate) fn insert(
+        &mut self,
+        txn_idx: TxnIndex,
+        incarnation: Incarnation,
+        data: EntryData<V>,
+    ) {
+        let entry = Entry {
+            txn_idx: txn_idx as u32,
+            tagged_incarnation: incarnation & !ESTIMATE,
+            data,
+        };
         let at = self.below(txn_idx);
         match self.entries.get_mut(at) {
-            Some((idx, existing)) if *idx == txn_idx => *existing = entry,
-            _ => self.entries.insert(at, (txn_idx, entry)),
+            Some(existing) if existing.txn_idx() == txn_idx => *existing = entry,
+            _ => self.entries.insert(at, entry),
         }
     }
 
     /// Removes `txn_idx`'s version, if any.
     pub(crate) fn remove(&mut self, txn_idx: TxnIndex) {
         let at = self.below(txn_idx);
-        if matches!(self.entries.get(at), Some((idx, _)) if *idx == txn_idx) {
+        if matches!(self.entries.get(at), Some(entry) if entry.txn_idx() == txn_idx) {
             self.entries.remove(at);
         }
     }
@@ -92,9 +141,9 @@ impl<V: Value> Versions<V> {
     /// Marks `txn_idx`'s version as an ESTIMATE.
     pub(crate) fn mark_estimate(&mut self, txn_idx: TxnIndex) {
         let at = self.below(txn_idx);
-        if let Some((idx, entry)) = self.entries.get_mut(at) {
-            if *idx == txn_idx {
-                entry.estimate = true;
+        if let Some(entry) = self.entries.get_mut(at) {
+            if entry.txn_idx() == txn_idx {
+                entry.tagged_incarnation |= ESTIMATE;
             }
         }
     }
@@ -102,7 +151,9 @@ impl<V: Value> Versions<V> {
     /// The highest transaction below `end` with a version here.
     pub(crate) fn last_writer_below(&self, end: TxnIndex) -> Option<TxnIndex> {
         let below = self.below(end);
-        below.checked_sub(1).map(|last| self.entries[last].0)
+        below
+            .checked_sub(1)
+            .map(|last| self.entries[last].txn_idx())
     }
 
     /// What transaction `txn_idx` reads here. `base` is the base storage's
@@ -111,15 +162,15 @@ impl<V: Value> Versions<V> {
         let below = &self.entries[..self.below(txn_idx)];
         // Walk down to the highest full value, through deltas.
         let mut saw_delta = false;
-        for (pos, (idx, entry)) in below.iter().enumerate().rev() {
-            if entry.estimate {
-                return Lookup::Dependency(*idx);
+        for (pos, entry) in below.iter().enumerate().rev() {
+            if entry.estimate() {
+                return Lookup::Dependency(entry.txn_idx());
             }
             match &entry.data {
                 EntryData::Value(value) if pos + 1 == below.len() => {
                     return Lookup::Version {
-                        txn_idx: *idx,
-                        incarnation: entry.incarnation,
+                        txn_idx: entry.txn_idx(),
+                        incarnation: entry.incarnation(),
                         value,
                     };
                 }
@@ -143,13 +194,10 @@ impl<V: Value> Versions<V> {
     pub(crate) fn needs_base(&self, end: TxnIndex) -> bool {
         matches!(
             self.entries[..self.below(end)].first(),
-            Some((
-                _,
-                Entry {
-                    data: EntryData::Delta(_),
-                    ..
-                }
-            ))
+            Some(Entry {
+                data: EntryData::Delta(_),
+                ..
+            })
         )
     }
 
@@ -167,13 +215,13 @@ impl<V: Value> Versions<V> {
     ) -> (Option<V>, Option<TxnIndex>) {
         let mut current: Option<Cow<'_, V>> = base.and_then(|b| b.as_ref()).map(Cow::Borrowed);
         let mut first_overflow = None;
-        for (idx, entry) in &self.entries[..self.below(end)] {
+        for entry in &self.entries[..self.below(end)] {
             match &entry.data {
                 EntryData::Value(value) => current = Some(Cow::Borrowed(value)),
-                EntryData::Delta(delta) => match V::apply_delta(current.as_deref(), *delta) {
+                EntryData::Delta(delta) => match V::apply_delta(current.as_deref(), delta.get()) {
                     Some(next) => current = Some(Cow::Owned(next)),
                     None => {
-                        first_overflow.get_or_insert(*idx);
+                        first_overflow.get_or_insert(entry.txn_idx());
                     }
                 },
             }
@@ -187,15 +235,15 @@ impl<V: Value> Versions<V> {
 /// first overflow, by the index of the transaction that wrote it.
 fn apply_deltas<V: Value>(
     mut current: Option<V>,
-    entries: &[(TxnIndex, Entry<V>)],
+    entries: &[Entry<V>],
 ) -> (Option<V>, Option<TxnIndex>) {
     let mut first_overflow = None;
-    for (idx, entry) in entries {
+    for entry in entries {
         if let EntryData::Delta(delta) = entry.data {
-            match V::apply_delta(current.as_ref(), delta) {
+            match V::apply_delta(current.as_ref(), delta.get()) {
                 Some(next) => current = Some(next),
                 None => {
-                    first_overflow.get_or_insert(*idx);
+                    first_overflow.get_or_insert(entry.txn_idx());
                 }
             }
         }

@@ -13,25 +13,29 @@
 //! `parex-sync`, so the loom tests check this very code.
 //!
 //! ```
-//! use parex_scheduler::{Scheduler, Task};
+//! use parex_scheduler::{Claim, Scheduler, Task};
 //!
-//! // One worker, two independent transactions.
-//! let scheduler = Scheduler::new(2);
-//! let mut task = scheduler.next_task();
+//! // One worker, three independent transactions, claimed two at a time.
+//! let mut scheduler = Scheduler::new(3);
+//! scheduler.set_claim_size(2);
+//! let mut claim = Claim::new();
+//! let mut task = scheduler.next_task(&mut claim);
 //! let mut executed = Vec::new();
 //! while let Some(current) = task.take() {
 //!     task = match current {
 //!         Task::Execute(version) => {
 //!             executed.push(version.txn_idx);
-//!             scheduler.finish_execution(version, false)
+//!             scheduler.finish_execution(version, false, &mut claim)
 //!         }
-//!         Task::Validate(version) => scheduler.finish_validation(version.txn_idx, false),
+//!         Task::Validate(version) => {
+//!             scheduler.finish_validation(version.txn_idx, false, &mut claim)
+//!         }
 //!     };
 //!     if task.is_none() {
-//!         task = scheduler.next_task();
+//!         task = scheduler.next_task(&mut claim);
 //!     }
 //! }
-//! assert_eq!(executed, vec![0, 1]);
+//! assert_eq!(executed, vec![0, 1, 2]);
 //! assert!(scheduler.done());
 //! ```
 
@@ -41,5 +45,5 @@ mod scheduler;
 mod status;
 
 pub use parex_mvmemory::{Incarnation, TxnIndex};
-pub use scheduler::{Scheduler, Task, Version};
+pub use scheduler::{Claim, Scheduler, Task, Version};
 pub use status::TxnStatus;

@@ -77,6 +77,14 @@ impl<T> Mutex<T> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// What the mutex guards, through exclusive access: no locking.
+    #[inline]
+    pub fn get_mut(&mut self) -> &mut T {
+        self.0
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Consumes the mutex and returns what it guards.
     pub fn into_inner(self) -> T {
         self.0

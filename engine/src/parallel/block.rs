@@ -8,8 +8,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use parex_mvmemory::{in_block_order, MvMemory, ReadDescriptor};
-use parex_scheduler::{Scheduler, Task, TxnStatus, Version};
+use parex_mvmemory::{MvMemory, ReadDescriptor};
+use parex_scheduler::{Claim, Scheduler, Task, TxnStatus, Version};
 use parex_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parex_sync::{CachePadded, Mutex};
 
@@ -49,14 +49,14 @@ struct WorkerCounters {
 /// Conflicts a block must see before contention can halt it.
 const MIN_CONFLICTS: usize = 8;
 
-/// Memory shards per materialization chunk: enough to amortize claiming
+/// Transactions per materialization chunk: enough to amortize claiming
 /// it, few enough that workers finish together.
-const SHARDS_PER_CHUNK: usize = 8;
+const TXNS_PER_CHUNK: usize = 256;
 
-/// The final values of the locations of one chunk of shards, each with the
-/// transaction that last wrote it.
+/// The final values of the locations last written by one chunk of
+/// transactions, in block order.
 struct Chunk<K, V> {
-    values: Vec<(TxnIndex, K, V)>,
+    values: Vec<(K, V)>,
     first_overflow: Option<TxnIndex>,
 }
 
@@ -108,6 +108,7 @@ struct WorkerBuffers<K, V> {
     reads: Vec<ReadDescriptor<K, V>>,
     writes: WriteSet<K, V>,
     counters: WorkerCounters,
+    claim: Claim,
 }
 
 /// The shared state of one block executed in parallel.
@@ -125,6 +126,9 @@ pub struct ParallelBlock<'a, VM: Vm, S> {
     conflicts: CachePadded<AtomicUsize>,
     /// Set when conflicts made the block halt to finish sequentially.
     contended: AtomicBool,
+    /// Set when the block touched more locations than the memory holds: it
+    /// halts and finishes sequentially, like a contended one.
+    memory_full: AtomicBool,
     /// Whether contention may halt the block (see [`Self::note_conflict`]).
     contention_fallback: bool,
     /// The next chunk to materialize once the block is done.
@@ -167,9 +171,10 @@ where
             counters: Mutex::new(WorkerCounters::default()),
             conflicts: CachePadded::new(AtomicUsize::new(0)),
             contended: AtomicBool::new(false),
+            memory_full: AtomicBool::new(false),
             contention_fallback: true,
             next_chunk: CachePadded::new(AtomicUsize::new(0)),
-            chunks: (0..parex_mvmemory::SHARDS.div_ceil(SHARDS_PER_CHUNK))
+            chunks: (0..txns.len().div_ceil(TXNS_PER_CHUNK))
                 .map(|_| Mutex::new(None))
                 .collect(),
         }
@@ -183,12 +188,13 @@ where
             reads: Vec::new(),
             writes: WriteSet::default(),
             counters: WorkerCounters::default(),
+            claim: Claim::new(),
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.worker_loop(&mut buffers);
             // Done means no task is active anywhere: the memory is final and
             // can be read without waiting for the other workers.
-            if self.abort.lock().is_none() && !self.contended.load(Ordering::Relaxed) {
+            if self.abort.lock().is_none() && !self.halted_early() {
                 self.materialize_chunks();
             }
         }));
@@ -206,14 +212,14 @@ where
     }
 
     fn worker_loop(&self, buffers: &mut WorkerBuffers<VM::Key, VM::Value>) {
-        let mut task = self.scheduler.next_task();
+        let mut task = self.scheduler.next_task(&mut buffers.claim);
         while let Some(current) = task {
             task = match current {
                 Task::Execute(version) => self.try_execute(version, buffers),
                 Task::Validate(version) => self.validate(version, buffers),
             };
             if task.is_none() {
-                task = self.scheduler.next_task();
+                task = self.scheduler.next_task(&mut buffers.claim);
             } else if self.scheduler.done() {
                 // Halted: a follow-up task is dropped with the rest.
                 break;
@@ -221,36 +227,50 @@ where
         }
     }
 
-    /// Materializes shards of the memory until none is left.
+    /// Materializes chunks of transactions' final values until none is
+    /// left.
     fn materialize_chunks(&self) {
         let block_size = self.txns.len();
-        let shards = self.memory.shard_count();
         loop {
             let chunk = self.next_chunk.fetch_add(1, Ordering::Relaxed);
             let Some(slot) = self.chunks.get(chunk) else {
                 return;
             };
             let mut values = Vec::new();
-            let mut first_overflow: Option<TxnIndex> = None;
-            for shard in chunk * SHARDS_PER_CHUNK..((chunk + 1) * SHARDS_PER_CHUNK).min(shards) {
-                match self.memory.materialize_shard(
-                    shard,
-                    block_size,
-                    |key| self.storage.get(key),
-                    &mut values,
-                ) {
-                    Ok(overflow) => first_overflow = earliest(first_overflow, overflow),
-                    Err(error) => {
-                        self.stop(storage_error_at(block_size, error));
-                        return;
-                    }
+            let txns = chunk * TXNS_PER_CHUNK..((chunk + 1) * TXNS_PER_CHUNK).min(block_size);
+            match self.memory.materialize_txns(
+                txns,
+                block_size,
+                |key| self.storage.get(key),
+                &mut values,
+            ) {
+                Ok(first_overflow) => {
+                    *slot.lock() = Some(Chunk {
+                        values,
+                        first_overflow,
+                    })
+                }
+                Err(error) => {
+                    self.stop(storage_error_at(block_size, error));
+                    return;
                 }
             }
-            *slot.lock() = Some(Chunk {
-                values,
-                first_overflow,
-            });
         }
+    }
+
+    /// Whether the block was halted to finish sequentially (contention, or
+    /// a full memory).
+    fn halted_early(&self) -> bool {
+        self.contended.load(Ordering::Relaxed) || self.memory_full.load(Ordering::Relaxed)
+    }
+
+    /// Sizes the scheduler's claims for `workers` workers (see
+    /// [`claim_size`]); without it, workers claim one index at a time, as
+    /// in the paper.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.scheduler
+            .set_claim_size(claim_size(self.txns.len(), workers));
+        self
     }
 
     /// Whether contention may halt the block to finish it sequentially
@@ -316,7 +336,10 @@ where
             }
             if let Some(blocking) = view.blocked_on {
                 buffers.counters.dependency_waits += 1;
-                if self.scheduler.add_dependency(txn_idx, blocking) {
+                if self
+                    .scheduler
+                    .add_dependency(txn_idx, blocking, &mut buffers.claim)
+                {
                     self.note_conflict();
                     return None;
                 }
@@ -344,14 +367,24 @@ where
             if !applied {
                 buffers.writes.clear();
             }
-            let wrote_new_location = self.memory.record(
+            let Ok(wrote_new_location) = self.memory.record(
                 txn_idx,
                 incarnation,
                 &mut buffers.reads,
                 buffers.writes.drain(),
-            );
+            ) else {
+                // Partly recorded and never finished: the validated prefix
+                // ends below it, and the rest runs sequentially.
+                self.memory_full.store(true, Ordering::Relaxed);
+                self.scheduler.halt();
+                return None;
+            };
             *self.results[txn_idx].lock() = Some(result);
-            return self.scheduler.finish_execution(version, wrote_new_location);
+            return self.scheduler.finish_execution(
+                version,
+                wrote_new_location,
+                &mut buffers.claim,
+            );
         }
     }
 
@@ -381,7 +414,8 @@ where
             self.memory.convert_writes_to_estimates(version.txn_idx);
             self.note_conflict();
         }
-        self.scheduler.finish_validation(version.txn_idx, aborted)
+        self.scheduler
+            .finish_validation(version.txn_idx, aborted, &mut buffers.claim)
     }
 
     /// The block's output, once every worker has returned.
@@ -423,7 +457,7 @@ where
             return Err(error);
         }
         let block_size = self.txns.len();
-        let (exact_until, final_values) = if self.contended.load(Ordering::Relaxed) {
+        let (exact_until, final_values) = if self.halted_early() {
             (self.validated_prefix()?, None)
         } else {
             let mut first_overflow: Option<TxnIndex> = None;
@@ -436,7 +470,7 @@ where
                 chunks.push(chunk.values);
             }
             match first_overflow {
-                None => (block_size, Some(in_block_order(block_size, chunks))),
+                None => (block_size, Some(chunks.concat())),
                 Some(first) => (first, None),
             }
         };
@@ -554,6 +588,20 @@ where
         Ok(self.txns.len())
     }
 }
+
+/// How many consecutive transactions a worker claims at once: up to
+/// [`MAX_CLAIM`], while every worker still gets at least [`CLAIMS_PER_WORKER`]
+/// runs, so that the block's end stays balanced and a long transaction holds
+/// few others back.
+pub fn claim_size(block_size: usize, workers: usize) -> usize {
+    (block_size / (workers.max(1) * CLAIMS_PER_WORKER)).clamp(1, MAX_CLAIM)
+}
+
+/// The longest run of transactions a worker claims.
+const MAX_CLAIM: usize = 16;
+
+/// The fewest runs per worker a block is cut into.
+const CLAIMS_PER_WORKER: usize = 16;
 
 /// The lower of two optional indices.
 fn earliest(a: Option<TxnIndex>, b: Option<TxnIndex>) -> Option<TxnIndex> {

@@ -139,6 +139,7 @@ impl Executor for ParallelExecutor {
             })
             .map_or_else(|| BlockBuffers::new(txns.len()), |buffers| *buffers);
         let block = ParallelBlock::with_buffers(vm, txns, storage, buffers)
+            .with_workers(workers)
             .with_contention_fallback(self.contention_fallback);
         pool.run(workers, &|_| block.run_worker());
         drop(pool);
