@@ -147,8 +147,8 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             self.locations.clear();
         }
         self.txns.truncate(block_size);
-        for slot in &self.txns {
-            let mut record = slot.lock();
+        for slot in &mut self.txns {
+            let record = slot.get_mut();
             record.reads.clear();
             record.writes.clear();
         }
@@ -212,7 +212,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         let record = &mut *record;
         let mut reservation = Reservation::default();
         let writes = writes.into_iter();
-        let mut next = SmallVec::<[LocationId; 4]>::new();
+        let mut written = SmallVec::<[(K, LocationId); 4]>::new();
         let (mut left, _) = writes.size_hint();
         left += reads.len();
         for (key, op) in writes {
@@ -225,18 +225,24 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             if let Some(location) = locked.get() {
                 location.versions.insert(txn_idx, incarnation, data);
             }
-            next.push(id);
+            drop(locked);
+            written.push((key, id));
         }
-        next.sort_unstable();
 
         // The read set by location: a location read from storage is
-        // created now, so that validation finds it without hashing.
+        // created now, so that validation finds it without hashing. Most
+        // reads are of locations the transaction also wrote.
         record.reads.clear();
         for read in reads.drain(..) {
-            let (id, _) = self.locate(&read.key, &mut reservation, left)?;
+            let id = match written.iter().find(|(key, _)| *key == read.key) {
+                Some(&(_, id)) => id,
+                None => self.locate(&read.key, &mut reservation, left)?.0,
+            };
             left = left.saturating_sub(1);
             record.reads.push((id, read.origin));
         }
+        let mut next: SmallVec<[LocationId; 4]> = written.into_iter().map(|(_, id)| id).collect();
+        next.sort_unstable();
 
         // Remove what the previous incarnation wrote and this one did not;
         // note whether this one wrote somewhere new. Both lists are sorted.

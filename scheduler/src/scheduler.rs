@@ -58,6 +58,15 @@ struct TxnState {
     dependents: Mutex<Vec<TxnIndex>>,
 }
 
+impl TxnState {
+    fn new() -> Self {
+        Self {
+            status: Mutex::new((0, TxnStatus::ReadyToExecute)),
+            dependents: Mutex::new(Vec::new()),
+        }
+    }
+}
+
 /// Which shared index a [`Claim`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum ClaimKind {
@@ -96,21 +105,17 @@ pub struct Scheduler {
     decrease_cnt: CachePadded<AtomicUsize>,
     num_active_tasks: CachePadded<AtomicUsize>,
     done_marker: CachePadded<AtomicBool>,
-    txns: Vec<CachePadded<TxnState>>,
+    /// Not padded: a worker claims runs of neighbours, so neighbours
+    /// mostly stay on one core, and a padded state would cost a cache line
+    /// of its own per transaction.
+    txns: Vec<TxnState>,
 }
 
 impl Scheduler {
     /// A scheduler for a block of `block_size` transactions, all ready for
     /// their first incarnation.
     pub fn new(block_size: usize) -> Self {
-        let txns = (0..block_size)
-            .map(|_| {
-                CachePadded::new(TxnState {
-                    status: Mutex::new((0, TxnStatus::ReadyToExecute)),
-                    dependents: Mutex::new(Vec::new()),
-                })
-            })
-            .collect();
+        let txns = (0..block_size).map(|_| TxnState::new()).collect();
         Self {
             block_size,
             claim_size: 1,
@@ -133,16 +138,11 @@ impl Scheduler {
         self.num_active_tasks.store(0, SeqCst);
         self.done_marker.store(block_size == 0, SeqCst);
         self.txns.truncate(block_size);
-        for txn in &self.txns {
-            *txn.status.lock() = (0, TxnStatus::ReadyToExecute);
-            txn.dependents.lock().clear();
+        for txn in &mut self.txns {
+            *txn.status.get_mut() = (0, TxnStatus::ReadyToExecute);
+            txn.dependents.get_mut().clear();
         }
-        self.txns.resize_with(block_size, || {
-            CachePadded::new(TxnState {
-                status: Mutex::new((0, TxnStatus::ReadyToExecute)),
-                dependents: Mutex::new(Vec::new()),
-            })
-        });
+        self.txns.resize_with(block_size, TxnState::new);
     }
 
     /// Sets how many consecutive indices a worker claims at once (1, the

@@ -34,7 +34,8 @@ enum IncarnationResult<O> {
 }
 
 /// Where the last finished incarnation of a transaction leaves its result.
-type ResultSlot<O> = CachePadded<Mutex<Option<IncarnationResult<O>>>>;
+/// Not padded, for the reason the scheduler's states are not.
+type ResultSlot<O> = Mutex<Option<IncarnationResult<O>>>;
 
 /// Counters one worker keeps to itself and adds to the block's at the end,
 /// so that counting costs no shared write on the hot path.
@@ -83,11 +84,10 @@ impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
         self.memory.reset(block_size);
         self.scheduler.reset(block_size);
         self.results.truncate(block_size);
-        for slot in &self.results {
-            *slot.lock() = None;
+        for slot in &mut self.results {
+            *slot.get_mut() = None;
         }
-        self.results
-            .resize_with(block_size, || CachePadded::new(Mutex::new(None)));
+        self.results.resize_with(block_size, || Mutex::new(None));
     }
 }
 
