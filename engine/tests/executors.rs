@@ -344,3 +344,33 @@ fn a_block_that_outgrows_the_memory_finishes_sequentially_and_the_next_fits() {
     );
     assert_eq!(effect(&executor, &txns, &storage), sequential);
 }
+
+#[test]
+fn a_block_of_transfers_fits_the_memory_it_is_first_given() {
+    // Transfer-shaped transactions (read two locations, write them and a
+    // third, all new): the first block of a fresh executor must stay
+    // parallel, not run out of locations and finish sequentially.
+    let txns: Vec<_> = (0..1000u64)
+        .map(|t| {
+            let (nonce, balance, receiver) = (3 * t, 3 * t + 1, 3 * t + 2);
+            Program(vec![
+                Op::Read(nonce),
+                Op::Read(balance),
+                Op::Write(nonce, 1),
+                Op::Write(balance, 2),
+                Op::Delta(receiver, 3),
+            ])
+        })
+        .collect();
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
+    let output = executor
+        .execute(&ProgramVm, &txns, &HashMap::new())
+        .unwrap();
+    assert_eq!(
+        output.stats.sequential_fallback_from, None,
+        "{:?}",
+        output.stats
+    );
+}

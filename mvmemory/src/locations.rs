@@ -183,7 +183,7 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         for _ in 0..MAX_PROBE.min(self.index.len()) {
             let mut word = self.index[pos].load(SeqCst);
             if word == 0 {
-                let (id, _) = match &mut filled {
+                let (id, locked) = match filled.take() {
                     Some(filled) => filled,
                     None => {
                         let id = self.take(reservation, batch)?;
@@ -193,13 +193,16 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
                             hash,
                             versions: Versions::new(),
                         });
-                        filled.insert((id, locked))
+                        (id, locked)
                     }
                 };
                 let new_word = tag(hash) << 32 | (u64::from(id.0) + 1);
                 match self.index[pos].compare_exchange(0, new_word, SeqCst, SeqCst) {
-                    Ok(_) => return filled.ok_or(MemoryFull),
-                    Err(current) => word = current,
+                    Ok(_) => return Ok((id, locked)),
+                    Err(current) => {
+                        word = current;
+                        filled = Some((id, locked));
+                    }
                 }
             }
             if let Some(found) = self.matching(word, key, hash) {

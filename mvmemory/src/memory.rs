@@ -132,7 +132,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     }
 
     /// Empties the memory for a block of `block_size` transactions, keeping
-    /// its allocations: a executor that runs block after block then pays
+    /// its allocations: an executor that runs block after block then pays
     /// for no fresh memory (and its page faults) per block. If the last
     /// block ran out of locations, the table doubles.
     pub fn reset(&mut self, block_size: usize) {
@@ -213,11 +213,14 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         let mut reservation = Reservation::default();
         let writes = writes.into_iter();
         let mut written = SmallVec::<[(K, LocationId); 4]>::new();
-        let (mut left, _) = writes.size_hint();
-        left += reads.len();
+        // Slots are reserved for the writes still to come when one is new
+        // (the reads are served after them, mostly by the same locations):
+        // reserving for reads that turn out to be writes too would waste
+        // slots in every record and fill the table early.
+        let (mut writes_left, _) = writes.size_hint();
         for (key, op) in writes {
-            let (id, mut locked) = self.locate(&key, &mut reservation, left)?;
-            left = left.saturating_sub(1);
+            let (id, mut locked) = self.locate(&key, &mut reservation, writes_left)?;
+            writes_left = writes_left.saturating_sub(1);
             let data = match op {
                 WriteOp::Value(value) => EntryData::Value(value),
                 WriteOp::Delta(delta) => EntryData::Delta(delta.into()),
@@ -233,12 +236,13 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         // created now, so that validation finds it without hashing. Most
         // reads are of locations the transaction also wrote.
         record.reads.clear();
+        let mut reads_left = reads.len();
         for read in reads.drain(..) {
             let id = match written.iter().find(|(key, _)| *key == read.key) {
                 Some(&(_, id)) => id,
-                None => self.locate(&read.key, &mut reservation, left)?.0,
+                None => self.locate(&read.key, &mut reservation, reads_left)?.0,
             };
-            left = left.saturating_sub(1);
+            reads_left -= 1;
             record.reads.push((id, read.origin));
         }
         let mut next: SmallVec<[LocationId; 4]> = written.into_iter().map(|(_, id)| id).collect();
