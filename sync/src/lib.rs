@@ -7,11 +7,19 @@
 //! so the `loom-tests` crate explores the interleavings of the *real* code,
 //! not of a copy written for the tests. The layout follows tokio's `src/loom/`.
 //!
-//! Two deliberate differences from `std`:
+//! Three deliberate differences from `std`:
+//! - [`Mutex`] is a spin lock (a `lock_api` mutex over one atomic flag),
+//!   not `std`'s futex mutex: the executor holds its locks for tens of
+//!   nanoseconds, and a spin lock's unlock is a plain store where `std`'s is
+//!   a second read-modify-write. Measured on the 2-core machines: 6–8% off
+//!   a block of cheap transfers, 16% off one where every transaction also
+//!   pays into one fee accumulator (`docs/BENCHMARKS.md`). Under loom it is
+//!   loom's mutex, which models any correct lock.
 //! - [`Mutex::lock`] and the [`RwLock`] guards ignore poisoning. A panic inside
 //!   a critical section of the executor is reported through the block's result;
 //!   the data it guards is rebuilt for every block, so a poisoned flag would
-//!   only turn one failed block into every later block failing too.
+//!   only turn one failed block into every later block failing too (the spin
+//!   lock has no poisoning at all).
 //! - [`Backoff`] spins with [`spin_loop`] and then yields the thread; under loom
 //!   every step is a yield, which is what loom needs to explore a spin loop.
 //!
@@ -56,13 +64,53 @@ use std::sync as inner;
 #[cfg(loom)]
 use loom::sync as inner;
 
+#[cfg(not(loom))]
+mod spin_lock;
+
 /// A mutual-exclusion lock whose [`lock`](Mutex::lock) ignores poisoning.
+#[cfg(loom)]
 #[derive(Debug, Default)]
 pub struct Mutex<T>(inner::Mutex<T>);
 
+/// A mutual-exclusion lock for short critical sections: a spin lock.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+pub struct Mutex<T>(lock_api::Mutex<spin_lock::RawSpinLock, T>);
+
 /// The guard of a [`Mutex`].
+#[cfg(loom)]
 pub type MutexGuard<'a, T> = inner::MutexGuard<'a, T>;
 
+/// The guard of a [`Mutex`].
+#[cfg(not(loom))]
+pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, spin_lock::RawSpinLock, T>;
+
+#[cfg(not(loom))]
+impl<T> Mutex<T> {
+    /// A new unlocked mutex holding `value`.
+    pub const fn new(value: T) -> Self {
+        Self(lock_api::Mutex::new(value))
+    }
+
+    /// Locks the mutex, spinning (then yielding) while it is taken.
+    #[inline]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock()
+    }
+
+    /// What the mutex guards, through exclusive access: no locking.
+    #[inline]
+    pub fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+
+    /// Consumes the mutex and returns what it guards.
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+#[cfg(loom)]
 impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`.
     pub fn new(value: T) -> Self {
