@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::SeqCst};
 
 use parex_loom_tests::check;
-use parex_mvmemory::{MvMemory, MvRead, ReadDescriptor, ReadOrigin, WriteOp};
+use parex_mvmemory::{MvMemory, MvRead, ReadDescriptor, ReadOrigin, Reservation, WriteOp};
 use parex_sync::{thread, Arc};
 
 const KEY: u64 = 1;
@@ -58,7 +58,13 @@ fn record_read_estimate_validate(rewrite_key: bool) {
             thread::spawn(move || {
                 let memory = &shared.memory;
                 memory
-                    .record(0, 0, &mut Vec::new(), [(KEY, WriteOp::Value(100))])
+                    .record(
+                        0,
+                        0,
+                        &mut Vec::new(),
+                        [(KEY, WriteOp::Value(100))],
+                        &mut Reservation::new(),
+                    )
                     .unwrap();
                 shared.progress.store(RECORDED_0, SeqCst);
                 memory.convert_writes_to_estimates(0);
@@ -66,7 +72,13 @@ fn record_read_estimate_validate(rewrite_key: bool) {
                 let key = if rewrite_key { KEY } else { OTHER_KEY };
                 shared.progress.store(RECORDING_1, SeqCst);
                 memory
-                    .record(0, 1, &mut Vec::new(), [(key, WriteOp::Value(101))])
+                    .record(
+                        0,
+                        1,
+                        &mut Vec::new(),
+                        [(key, WriteOp::Value(101))],
+                        &mut Reservation::new(),
+                    )
                     .unwrap();
                 shared.progress.store(RECORDED_1, SeqCst);
             })
@@ -108,7 +120,9 @@ fn record_read_estimate_validate(rewrite_key: bool) {
                 key: KEY,
                 origin: origin.clone(),
             }];
-            memory.record(1, 0, &mut reads, []).unwrap();
+            memory
+                .record(1, 0, &mut reads, [], &mut Reservation::new())
+                .unwrap();
             let before_validation = shared.progress.load(SeqCst);
             let valid = memory.validate_read_set(1, base).unwrap_or(false);
             let after_validation = shared.progress.load(SeqCst);
@@ -182,7 +196,13 @@ fn concurrent_deltas_and_a_reader() {
                 let memory = Arc::clone(&memory);
                 thread::spawn(move || {
                     memory
-                        .record(txn, 0, &mut Vec::new(), [(KEY, WriteOp::Delta(delta))])
+                        .record(
+                            txn,
+                            0,
+                            &mut Vec::new(),
+                            [(KEY, WriteOp::Delta(delta))],
+                            &mut Reservation::new(),
+                        )
                         .unwrap();
                 })
             })
@@ -208,7 +228,13 @@ fn concurrent_deltas_and_a_reader() {
             "resolved to {seen}"
         );
         memory
-            .record(2, 0, &mut vec![ReadDescriptor { key: KEY, origin }], [])
+            .record(
+                2,
+                0,
+                &mut vec![ReadDescriptor { key: KEY, origin }],
+                [],
+                &mut Reservation::new(),
+            )
             .unwrap();
 
         for writer in writers {

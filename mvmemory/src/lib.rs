@@ -21,12 +21,14 @@
 //! finishing the block sequentially from that transaction on.
 //!
 //! ```
-//! use parex_mvmemory::{MvMemory, MvRead, ReadOrigin, WriteOp};
+//! use parex_mvmemory::{MvMemory, MvRead, ReadOrigin, Reservation, WriteOp};
 //!
 //! let memory: MvMemory<&str, u64> = MvMemory::new(3);
+//! // The location slots of this (single) worker for this block.
+//! let mut slots = Reservation::new();
 //! // Transaction 0 sets a balance; transaction 1 adds a fee to an accumulator.
-//! memory.record(0, 0, &mut Vec::new(), [("alice", WriteOp::Value(10))]).unwrap();
-//! memory.record(1, 0, &mut Vec::new(), [("fees", WriteOp::Delta(2))]).unwrap();
+//! memory.record(0, 0, &mut Vec::new(), [("alice", WriteOp::Value(10))], &mut slots).unwrap();
+//! memory.record(1, 0, &mut Vec::new(), [("fees", WriteOp::Delta(2))], &mut slots).unwrap();
 //!
 //! // Transaction 2 sees transaction 0's version of "alice".
 //! assert_eq!(
@@ -52,7 +54,7 @@ mod read_set;
 mod types;
 mod versions;
 
-pub use locations::MemoryFull;
+pub use locations::{MemoryFull, Reservation};
 pub use memory::{FinalValues, MvMemory, MvRead, WriteOp};
 pub use read_set::{ReadDescriptor, ReadOrigin};
 pub use types::{Delta, Incarnation, Key, TxnIndex, Value};

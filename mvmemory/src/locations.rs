@@ -48,13 +48,32 @@ type Slot<K, V> = Mutex<Option<Location<K, V>>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryFull;
 
-/// Arena slots claimed by one caller and not used yet: claiming them in
-/// groups keeps the shared claim counter off the path of most insertions.
+/// Arena slots claimed by one worker and not used yet: claiming them
+/// [`RESERVATION_BATCH`] at a time keeps the shared claim counter off the
+/// path of most insertions (with a reservation per record, most
+/// transactions of a block would update that one cache line). Keep one per
+/// worker for a whole block, and start each block with a fresh one: the
+/// slots belong to the block's table. A block wastes at most a batch per
+/// worker.
 #[derive(Debug, Default)]
-pub(crate) struct Reservation {
+pub struct Reservation {
     next: u32,
     end: u32,
 }
+
+impl Reservation {
+    /// An empty reservation: the first insertion claims a batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Arena slots a [`Reservation`] claims at once.
+#[cfg(not(loom))]
+const RESERVATION_BATCH: usize = 32;
+/// Under loom the table holds a handful of slots: one at a time.
+#[cfg(loom)]
+const RESERVATION_BATCH: usize = 1;
 
 /// A locked location.
 pub(crate) struct Locked<'a, K, V>(MutexGuard<'a, Option<Location<K, V>>>);
@@ -104,7 +123,7 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
     }
 
     /// Arena slots the block claimed (more than [`capacity`](Self::capacity)
-    /// if it ran out).
+    /// if it ran out, or if the last batch was cut short).
     pub(crate) fn claimed(&self) -> usize {
         self.claimed.load(SeqCst)
     }
@@ -166,14 +185,12 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
     }
 
     /// The location of `key`, locked, created with no versions if the block
-    /// had not touched it; slots come from `reservation`, refilled `batch`
-    /// at a time.
+    /// had not touched it; slots come from `reservation`.
     pub(crate) fn find_or_insert(
         &self,
         key: &K,
         hash: u64,
         reservation: &mut Reservation,
-        batch: usize,
     ) -> Result<(LocationId, Locked<'_, K, V>), MemoryFull> {
         let mask = self.index.len() - 1;
         let mut pos = hash as usize & mask;
@@ -186,7 +203,7 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
                 let (id, locked) = match filled.take() {
                     Some(filled) => filled,
                     None => {
-                        let id = self.take(reservation, batch)?;
+                        let id = self.take(reservation)?;
                         let mut locked = self.lock(id);
                         *locked.0 = Some(Location {
                             key: key.clone(),
@@ -218,16 +235,16 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         Err(MemoryFull)
     }
 
-    fn take(&self, reservation: &mut Reservation, batch: usize) -> Result<LocationId, MemoryFull> {
+    fn take(&self, reservation: &mut Reservation) -> Result<LocationId, MemoryFull> {
         if reservation.next == reservation.end {
-            let batch = batch.max(1);
-            let start = self.claimed.fetch_add(batch, SeqCst);
-            if start + batch > self.arena.len() {
+            let start = self.claimed.fetch_add(RESERVATION_BATCH, SeqCst);
+            if start >= self.arena.len() {
                 return Err(MemoryFull);
             }
+            // The last batch may be cut short by the arena's end.
             // Fits in u32: the arena's length does.
             reservation.next = start as u32;
-            reservation.end = (start + batch) as u32;
+            reservation.end = (start + RESERVATION_BATCH).min(self.arena.len()) as u32;
         }
         let id = LocationId(reservation.next);
         reservation.next += 1;

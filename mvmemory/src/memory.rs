@@ -2,6 +2,7 @@
 //! and write sets.
 
 use ahash::RandomState;
+use parex_sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use parex_sync::Mutex;
 use smallvec::SmallVec;
 
@@ -94,7 +95,13 @@ pub struct MvMemory<K, V> {
     locations: Locations<K, V>,
     hasher: RandomState,
     txns: Vec<Mutex<TxnRecord<V>>>,
+    /// The lowest transaction whose record found the table full, or
+    /// [`NOT_FULL`]: how [`reset`](Self::reset) sizes the next table.
+    full_at: AtomicUsize,
 }
+
+/// [`MvMemory::full_at`] when the table did not run out.
+const NOT_FULL: usize = usize::MAX;
 
 /// The hasher of a memory's keys, randomly seeded per memory.
 #[cfg(not(loom))]
@@ -122,6 +129,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             locations: Locations::new(Self::locations_for(block_size)),
             hasher: key_hasher(),
             txns: (0..block_size).map(|_| Mutex::default()).collect(),
+            full_at: AtomicUsize::new(NOT_FULL),
         }
     }
 
@@ -136,10 +144,19 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// for no fresh memory (and its page faults) per block. If the last
     /// block ran out of locations, the table doubles.
     pub fn reset(&mut self, block_size: usize) {
-        let needed = if self.locations.claimed() > self.locations.capacity() {
-            self.locations.claimed().saturating_mul(2)
-        } else {
-            Self::locations_for(block_size)
+        let needed = match self.full_at.swap(NOT_FULL, SeqCst) {
+            NOT_FULL => Self::locations_for(block_size),
+            at => {
+                // The last block ran out while recording transaction `at`:
+                // grow in proportion to how far into it that was (blocks
+                // execute roughly in order), by at least 2x and at most 8x,
+                // so that one odd block cannot make the table huge.
+                let capacity = self.locations.capacity();
+                let estimate = self.locations.claimed().saturating_mul(self.txns.len()) / (at + 1);
+                estimate
+                    .clamp(capacity.saturating_mul(2), capacity.saturating_mul(8))
+                    .max(Self::locations_for(block_size))
+            }
         };
         if needed > self.locations.capacity() {
             self.locations = Locations::new(needed);
@@ -194,7 +211,8 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// replacing its previous incarnation's writes.
     ///
     /// `writes` must hold each key once. `reads` is drained (its capacity
-    /// stays with the caller, for the next incarnation).
+    /// stays with the caller, for the next incarnation). New locations take
+    /// their slots from `reservation`, the calling worker's for this block.
     /// Returns whether the incarnation wrote a location the previous one did
     /// not: then transactions above may have read past it, and the scheduler
     /// must revalidate them. Fails when the block touches more locations
@@ -207,20 +225,13 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         incarnation: Incarnation,
         reads: &mut Vec<ReadDescriptor<K, V>>,
         writes: impl IntoIterator<Item = (K, WriteOp<V>)>,
+        reservation: &mut Reservation,
     ) -> Result<bool, MemoryFull> {
         let mut record = self.txns[txn_idx].lock();
         let record = &mut *record;
-        let mut reservation = Reservation::default();
-        let writes = writes.into_iter();
         let mut written = SmallVec::<[(K, LocationId); 4]>::new();
-        // Slots are reserved for the writes still to come when one is new
-        // (the reads are served after them, mostly by the same locations):
-        // reserving for reads that turn out to be writes too would waste
-        // slots in every record and fill the table early.
-        let (mut writes_left, _) = writes.size_hint();
         for (key, op) in writes {
-            let (id, mut locked) = self.locate(&key, &mut reservation, writes_left)?;
-            writes_left = writes_left.saturating_sub(1);
+            let (id, mut locked) = self.locate(&key, txn_idx, reservation)?;
             let data = match op {
                 WriteOp::Value(value) => EntryData::Value(value),
                 WriteOp::Delta(delta) => EntryData::Delta(delta.into()),
@@ -236,13 +247,11 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         // created now, so that validation finds it without hashing. Most
         // reads are of locations the transaction also wrote.
         record.reads.clear();
-        let mut reads_left = reads.len();
         for read in reads.drain(..) {
             let id = match written.iter().find(|(key, _)| *key == read.key) {
                 Some(&(_, id)) => id,
-                None => self.locate(&read.key, &mut reservation, reads_left)?.0,
+                None => self.locate(&read.key, txn_idx, reservation)?.0,
             };
-            reads_left -= 1;
             record.reads.push((id, read.origin));
         }
         let mut next: SmallVec<[LocationId; 4]> = written.into_iter().map(|(_, id)| id).collect();
@@ -267,14 +276,19 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         Ok(wrote_new_location)
     }
 
+    /// The location of `key`, locked, created if new; when the table is
+    /// full, notes that `txn_idx` found it so (for [`reset`](Self::reset)).
     fn locate(
         &self,
         key: &K,
+        txn_idx: TxnIndex,
         reservation: &mut Reservation,
-        batch: usize,
     ) -> Result<(LocationId, Locked<'_, K, V>), MemoryFull> {
         self.locations
-            .find_or_insert(key, self.hash(key), reservation, batch)
+            .find_or_insert(key, self.hash(key), reservation)
+            .inspect_err(|_| {
+                self.full_at.fetch_min(txn_idx, SeqCst);
+            })
     }
 
     fn remove_version(&self, id: LocationId, txn_idx: TxnIndex) {
@@ -448,7 +462,13 @@ mod tests {
         writes: &[(u32, WriteOp<u64>)],
     ) -> bool {
         memory
-            .record(txn, inc, &mut Vec::new(), writes.iter().cloned())
+            .record(
+                txn,
+                inc,
+                &mut Vec::new(),
+                writes.iter().cloned(),
+                &mut Reservation::new(),
+            )
             .unwrap()
     }
 
@@ -461,11 +481,20 @@ mod tests {
         let mut memory = Memory::new(1);
         let too_many = (0..MIN_LOCATIONS as u32 + 1).map(|k| (k, WriteOp::Value(1)));
         assert_eq!(
-            memory.record(0, 0, &mut Vec::new(), too_many.clone()),
+            memory.record(
+                0,
+                0,
+                &mut Vec::new(),
+                too_many.clone(),
+                &mut Reservation::new()
+            ),
             Err(MemoryFull)
         );
         memory.reset(1);
-        assert_eq!(memory.record(0, 0, &mut Vec::new(), too_many), Ok(true));
+        assert_eq!(
+            memory.record(0, 0, &mut Vec::new(), too_many, &mut Reservation::new()),
+            Ok(true)
+        );
         assert_eq!(
             memory.read(&7, 1, None),
             MvRead::Value(Some(1), ReadOrigin::Version(0, 0))
@@ -537,7 +566,9 @@ mod tests {
             key: 1,
             origin: ReadOrigin::Storage,
         }];
-        memory.record(2, 0, &mut reads, []).unwrap();
+        memory
+            .record(2, 0, &mut reads, [], &mut Reservation::new())
+            .unwrap();
         assert_eq!(memory.validate_read_set(2, no_base), Ok(true));
         // A lower transaction now writes what transaction 2 read from storage.
         write(&memory, 1, 0, &[(1, WriteOp::Value(1))]);
@@ -547,7 +578,9 @@ mod tests {
             key: 1,
             origin: ReadOrigin::Version(1, 0),
         }];
-        memory.record(2, 1, &mut reads, []).unwrap();
+        memory
+            .record(2, 1, &mut reads, [], &mut Reservation::new())
+            .unwrap();
         assert_eq!(memory.validate_read_set(2, no_base), Ok(true));
         // Same location, new incarnation: stale.
         write(&memory, 1, 1, &[(1, WriteOp::Value(1))]);
@@ -557,7 +590,9 @@ mod tests {
             key: 1,
             origin: ReadOrigin::Version(1, 1),
         }];
-        memory.record(2, 2, &mut reads, []).unwrap();
+        memory
+            .record(2, 2, &mut reads, [], &mut Reservation::new())
+            .unwrap();
         memory.convert_writes_to_estimates(1);
         assert_eq!(memory.validate_read_set(2, no_base), Ok(false));
     }
@@ -595,7 +630,9 @@ mod tests {
             key: 1,
             origin: ReadOrigin::Resolved(Some(12)),
         }];
-        memory.record(2, 0, &mut reads, []).unwrap();
+        memory
+            .record(2, 0, &mut reads, [], &mut Reservation::new())
+            .unwrap();
         assert_eq!(memory.validate_read_set(2, base), Ok(true));
         write(&memory, 0, 1, &[(1, WriteOp::Delta(2))]);
         assert_eq!(memory.validate_read_set(2, base), Ok(false));

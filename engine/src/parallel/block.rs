@@ -8,7 +8,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use parex_mvmemory::{MvMemory, ReadDescriptor};
+use parex_mvmemory::{MvMemory, ReadDescriptor, Reservation};
 use parex_scheduler::{Claim, Scheduler, Task, TxnStatus, Version};
 use parex_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parex_sync::{CachePadded, Mutex};
@@ -109,6 +109,8 @@ struct WorkerBuffers<K, V> {
     writes: WriteSet<K, V>,
     counters: WorkerCounters,
     claim: Claim,
+    /// This worker's slots for new locations, for this block.
+    reservation: Reservation,
 }
 
 /// The shared state of one block executed in parallel.
@@ -189,6 +191,7 @@ where
             writes: WriteSet::default(),
             counters: WorkerCounters::default(),
             claim: Claim::new(),
+            reservation: Reservation::new(),
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.worker_loop(&mut buffers);
@@ -372,6 +375,7 @@ where
                 incarnation,
                 &mut buffers.reads,
                 buffers.writes.drain(),
+                &mut buffers.reservation,
             ) else {
                 // Partly recorded and never finished: the validated prefix
                 // ends below it, and the rest runs sequentially.
