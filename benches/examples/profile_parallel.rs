@@ -1,5 +1,5 @@
 //! Runs one executor on one block in a loop, for a profiler:
-//! `cargo run --release -p parex-benches --example profile_parallel -- WORKLOAD TXS ACCOUNTS THREADS RUNS`
+//! `cargo run --release -p parex-benches --example profile_parallel -- WORKLOAD TXS ACCOUNTS THREADS RUNS [SEED]`
 //! (THREADS 0: the sequential executor). Prints the median time.
 
 use std::time::Instant;
@@ -19,7 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts: usize = arg(2, "10000").parse()?;
     let threads: usize = arg(3, "2").parse()?;
     let runs: usize = arg(4, "1000").parse()?;
-    let block = workload::block(workload, txns, accounts, 7);
+    let seed: u64 = arg(5, "7").parse()?;
+    let block = workload::block(workload, txns, accounts, seed);
     let vm = workload::BenchVm;
     let parallel = harness::comparison_executor(threads.max(1), None)?;
     let mut times = Vec::with_capacity(runs);
