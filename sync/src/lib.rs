@@ -11,9 +11,10 @@
 //! - [`Mutex`] is a spin lock (a `lock_api` mutex over one atomic flag),
 //!   not `std`'s futex mutex: the executor holds its locks for tens of
 //!   nanoseconds, and a spin lock's unlock is a plain store where `std`'s is
-//!   a second read-modify-write. Measured on the 2-core machines: 6–8% off
-//!   a block of cheap transfers, 16% off one where every transaction also
-//!   pays into one fee accumulator (`docs/BENCHMARKS.md`). Under loom it is
+//!   a second read-modify-write. Measured on the 2-core machines: 4–9% off
+//!   a block of cheap transfers, 15–17% off one where every transaction
+//!   also pays into one fee accumulator (`docs/BENCHMARKS.md`, "What was
+//!   measured and fixed"). Under loom it is
 //!   loom's mutex, which models any correct lock.
 //! - [`Mutex::lock`] and the [`RwLock`] guards ignore poisoning. A panic inside
 //!   a critical section of the executor is reported through the block's result;
