@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use parex_mvmemory::{MvMemory, MvRead, ReadDescriptor, ReadOrigin, Reservation, WriteOp};
+use parex_mvmemory::{MvMemory, MvRead, ReadDescriptor, ReadOrigin, WriteOp};
 use parex_scheduler::{Claim, Scheduler, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         phase[0] = start.elapsed();
 
         let start = Instant::now();
-        let mut reservation = Reservation::new();
+        let mut reservation = memory.reservation();
         for (txn_idx, &(from, to)) in block.iter().enumerate() {
             for key in [2 * from, 2 * from + 1] {
                 let origin = match memory.read(&key, txn_idx, None) {

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::SeqCst};
 
 use parex_loom_tests::check;
-use parex_mvmemory::{MvMemory, MvRead, ReadDescriptor, ReadOrigin, Reservation, WriteOp};
+use parex_mvmemory::{MvMemory, MvRead, ReadDescriptor, ReadOrigin, WriteOp};
 use parex_sync::{thread, Arc};
 
 const KEY: u64 = 1;
@@ -63,7 +63,7 @@ fn record_read_estimate_validate(rewrite_key: bool) {
                         0,
                         &mut Vec::new(),
                         [(KEY, WriteOp::Value(100))],
-                        &mut Reservation::new(),
+                        &mut memory.reservation(),
                     )
                     .unwrap();
                 shared.progress.store(RECORDED_0, SeqCst);
@@ -77,7 +77,7 @@ fn record_read_estimate_validate(rewrite_key: bool) {
                         1,
                         &mut Vec::new(),
                         [(key, WriteOp::Value(101))],
-                        &mut Reservation::new(),
+                        &mut memory.reservation(),
                     )
                     .unwrap();
                 shared.progress.store(RECORDED_1, SeqCst);
@@ -121,7 +121,7 @@ fn record_read_estimate_validate(rewrite_key: bool) {
                 origin: origin.clone(),
             }];
             memory
-                .record(1, 0, &mut reads, [], &mut Reservation::new())
+                .record(1, 0, &mut reads, [], &mut memory.reservation())
                 .unwrap();
             let before_validation = shared.progress.load(SeqCst);
             let valid = memory.validate_read_set(1, base).unwrap_or(false);
@@ -201,7 +201,7 @@ fn concurrent_deltas_and_a_reader() {
                             0,
                             &mut Vec::new(),
                             [(KEY, WriteOp::Delta(delta))],
-                            &mut Reservation::new(),
+                            &mut memory.reservation(),
                         )
                         .unwrap();
                 })
@@ -233,7 +233,7 @@ fn concurrent_deltas_and_a_reader() {
                 0,
                 &mut vec![ReadDescriptor { key: KEY, origin }],
                 [],
-                &mut Reservation::new(),
+                &mut memory.reservation(),
             )
             .unwrap();
 

@@ -21,11 +21,11 @@
 //! finishing the block sequentially from that transaction on.
 //!
 //! ```
-//! use parex_mvmemory::{MvMemory, MvRead, ReadOrigin, Reservation, WriteOp};
+//! use parex_mvmemory::{MvMemory, MvRead, ReadOrigin, WriteOp};
 //!
 //! let memory: MvMemory<&str, u64> = MvMemory::new(3);
 //! // The location slots of this (single) worker for this block.
-//! let mut slots = Reservation::new();
+//! let mut slots = memory.reservation();
 //! // Transaction 0 sets a balance; transaction 1 adds a fee to an accumulator.
 //! memory.record(0, 0, &mut Vec::new(), [("alice", WriteOp::Value(10))], &mut slots).unwrap();
 //! memory.record(1, 0, &mut Vec::new(), [("fees", WriteOp::Delta(2))], &mut slots).unwrap();

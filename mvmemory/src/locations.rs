@@ -26,6 +26,8 @@ use parex_sync::atomic::{
 };
 use parex_sync::{Mutex, MutexGuard};
 
+use std::marker::PhantomData;
+
 use crate::versions::Versions;
 
 /// A location of the current block: an index into the arena.
@@ -49,23 +51,23 @@ type Slot<K, V> = Mutex<Option<Location<K, V>>>;
 pub struct MemoryFull;
 
 /// Arena slots claimed by one worker and not used yet: claiming them
-/// [`RESERVATION_BATCH`] at a time keeps the shared claim counter off the
+/// 32 at a time (`RESERVATION_BATCH`) keeps the shared claim counter off the
 /// path of most insertions (with a reservation per record, most
-/// transactions of a block would update that one cache line). Keep one per
-/// worker for a whole block, and start each block with a fresh one: the
-/// slots belong to the block's table. A block wastes at most a batch per
-/// worker.
-#[derive(Debug, Default)]
-pub struct Reservation {
+/// transactions of a block would update that one cache line). A block
+/// wastes at most a batch per worker.
+///
+/// Made by [`MvMemory::reservation`](crate::MvMemory::reservation), one per
+/// worker. It borrows the memory, so it cannot outlive the block: the
+/// slots it holds belong to the current table, and `reset` (which needs
+/// the memory exclusively) cannot run while it exists. Given to another
+/// memory's `record`, it is not used: that memory claims each slot alone.
+#[derive(Debug)]
+pub struct Reservation<'m> {
+    /// The address of the arena the slots belong to; only compared.
+    table: usize,
     next: u32,
     end: u32,
-}
-
-impl Reservation {
-    /// An empty reservation: the first insertion claims a batch.
-    pub fn new() -> Self {
-        Self::default()
-    }
+    _table: PhantomData<&'m ()>,
 }
 
 /// Arena slots a [`Reservation`] claims at once.
@@ -150,6 +152,21 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         self.claimed.store(0, Relaxed);
     }
 
+    /// An empty reservation of this table's slots.
+    pub(crate) fn reservation(&self) -> Reservation<'_> {
+        Reservation {
+            table: self.identity(),
+            next: 0,
+            end: 0,
+            _table: PhantomData,
+        }
+    }
+
+    /// Tells this table from every other one alive: its arena's address.
+    fn identity(&self) -> usize {
+        self.arena.as_ptr() as usize
+    }
+
     /// Locks location `id`.
     pub(crate) fn lock(&self, id: LocationId) -> Locked<'_, K, V> {
         Locked(self.arena[id.0 as usize].lock())
@@ -190,7 +207,7 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         &self,
         key: &K,
         hash: u64,
-        reservation: &mut Reservation,
+        reservation: &mut Reservation<'_>,
     ) -> Result<(LocationId, Locked<'_, K, V>), MemoryFull> {
         let mask = self.index.len() - 1;
         let mut pos = hash as usize & mask;
@@ -235,19 +252,30 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         Err(MemoryFull)
     }
 
-    fn take(&self, reservation: &mut Reservation) -> Result<LocationId, MemoryFull> {
+    fn take(&self, reservation: &mut Reservation<'_>) -> Result<LocationId, MemoryFull> {
+        // Fits in u32: the arena's length does.
+        if reservation.table != self.identity() {
+            // Another table's slots: using them would hand out slots this
+            // table gave someone else.
+            return self.claim(1).map(|start| LocationId(start as u32));
+        }
         if reservation.next == reservation.end {
-            let start = self.claimed.fetch_add(RESERVATION_BATCH, SeqCst);
-            if start >= self.arena.len() {
-                return Err(MemoryFull);
-            }
+            let start = self.claim(RESERVATION_BATCH)?;
             // The last batch may be cut short by the arena's end.
-            // Fits in u32: the arena's length does.
             reservation.next = start as u32;
             reservation.end = (start + RESERVATION_BATCH).min(self.arena.len()) as u32;
         }
         let id = LocationId(reservation.next);
         reservation.next += 1;
         Ok(id)
+    }
+
+    /// Claims `slots` slots; the first, if the arena has it.
+    fn claim(&self, slots: usize) -> Result<usize, MemoryFull> {
+        let start = self.claimed.fetch_add(slots, SeqCst);
+        if start >= self.arena.len() {
+            return Err(MemoryFull);
+        }
+        Ok(start)
     }
 }

@@ -86,7 +86,7 @@ const MIN_LOCATIONS: usize = 4;
 /// - a location, once created, stays for the whole block (possibly with no
 ///   versions).
 ///
-/// Locations live in a [`Locations`] table: a read hashes the key once,
+/// Locations live in a `Locations` table (`locations.rs`): a read hashes the key once,
 /// reads one index word and locks one location; nothing global is locked
 /// and nothing is allocated. Read and write sets name locations by id, so
 /// validation and materialization never hash.
@@ -142,7 +142,8 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// Empties the memory for a block of `block_size` transactions, keeping
     /// its allocations: an executor that runs block after block then pays
     /// for no fresh memory (and its page faults) per block. If the last
-    /// block ran out of locations, the table doubles.
+    /// block ran out of locations, the table grows (2x to 8x, by how far
+    /// into the block it ran out).
     pub fn reset(&mut self, block_size: usize) {
         let needed = match self.full_at.swap(NOT_FULL, SeqCst) {
             NOT_FULL => Self::locations_for(block_size),
@@ -170,6 +171,12 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             record.writes.clear();
         }
         self.txns.resize_with(block_size, Mutex::default);
+    }
+
+    /// A worker's reservation of location slots for this block: pass it
+    /// to every [`record`](Self::record) of that worker.
+    pub fn reservation(&self) -> Reservation<'_> {
+        self.locations.reservation()
     }
 
     /// The number of transactions this memory was made for.
@@ -225,7 +232,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         incarnation: Incarnation,
         reads: &mut Vec<ReadDescriptor<K, V>>,
         writes: impl IntoIterator<Item = (K, WriteOp<V>)>,
-        reservation: &mut Reservation,
+        reservation: &mut Reservation<'_>,
     ) -> Result<bool, MemoryFull> {
         let mut record = self.txns[txn_idx].lock();
         let record = &mut *record;
@@ -282,7 +289,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         &self,
         key: &K,
         txn_idx: TxnIndex,
-        reservation: &mut Reservation,
+        reservation: &mut Reservation<'_>,
     ) -> Result<(LocationId, Locked<'_, K, V>), MemoryFull> {
         self.locations
             .find_or_insert(key, self.hash(key), reservation)
@@ -467,7 +474,7 @@ mod tests {
                 inc,
                 &mut Vec::new(),
                 writes.iter().cloned(),
-                &mut Reservation::new(),
+                &mut memory.reservation(),
             )
             .unwrap()
     }
@@ -486,19 +493,47 @@ mod tests {
                 0,
                 &mut Vec::new(),
                 too_many.clone(),
-                &mut Reservation::new()
+                &mut memory.reservation()
             ),
             Err(MemoryFull)
         );
         memory.reset(1);
         assert_eq!(
-            memory.record(0, 0, &mut Vec::new(), too_many, &mut Reservation::new()),
+            memory.record(0, 0, &mut Vec::new(), too_many, &mut memory.reservation()),
             Ok(true)
         );
         assert_eq!(
             memory.read(&7, 1, None),
             MvRead::Value(Some(1), ReadOrigin::Version(0, 0))
         );
+    }
+
+    #[test]
+    fn another_memorys_reservation_never_hands_out_a_slot_twice() {
+        let (first, second) = (Memory::new(4), Memory::new(4));
+        let (mut theirs, mut ours) = (first.reservation(), second.reservation());
+        let value = |n| [(n, WriteOp::Value(u64::from(n)))];
+        // Each reservation now holds a batch of its own table's slots.
+        first
+            .record(0, 0, &mut Vec::new(), value(1), &mut theirs)
+            .unwrap();
+        second
+            .record(0, 0, &mut Vec::new(), value(10), &mut ours)
+            .unwrap();
+        // The first table's reservation, given to the second table, must not
+        // hand out the second table's next slot: `ours` holds it.
+        second
+            .record(1, 0, &mut Vec::new(), value(11), &mut theirs)
+            .unwrap();
+        second
+            .record(2, 0, &mut Vec::new(), value(12), &mut ours)
+            .unwrap();
+        for (key, writer) in [(10, 0), (11, 1), (12, 2)] {
+            assert_eq!(
+                second.read(&key, 3, None),
+                MvRead::Value(Some(u64::from(key)), ReadOrigin::Version(writer, 0))
+            );
+        }
     }
 
     #[test]
@@ -567,7 +602,7 @@ mod tests {
             origin: ReadOrigin::Storage,
         }];
         memory
-            .record(2, 0, &mut reads, [], &mut Reservation::new())
+            .record(2, 0, &mut reads, [], &mut memory.reservation())
             .unwrap();
         assert_eq!(memory.validate_read_set(2, no_base), Ok(true));
         // A lower transaction now writes what transaction 2 read from storage.
@@ -579,7 +614,7 @@ mod tests {
             origin: ReadOrigin::Version(1, 0),
         }];
         memory
-            .record(2, 1, &mut reads, [], &mut Reservation::new())
+            .record(2, 1, &mut reads, [], &mut memory.reservation())
             .unwrap();
         assert_eq!(memory.validate_read_set(2, no_base), Ok(true));
         // Same location, new incarnation: stale.
@@ -591,7 +626,7 @@ mod tests {
             origin: ReadOrigin::Version(1, 1),
         }];
         memory
-            .record(2, 2, &mut reads, [], &mut Reservation::new())
+            .record(2, 2, &mut reads, [], &mut memory.reservation())
             .unwrap();
         memory.convert_writes_to_estimates(1);
         assert_eq!(memory.validate_read_set(2, no_base), Ok(false));
@@ -631,7 +666,7 @@ mod tests {
             origin: ReadOrigin::Resolved(Some(12)),
         }];
         memory
-            .record(2, 0, &mut reads, [], &mut Reservation::new())
+            .record(2, 0, &mut reads, [], &mut memory.reservation())
             .unwrap();
         assert_eq!(memory.validate_read_set(2, base), Ok(true));
         write(&memory, 0, 1, &[(1, WriteOp::Delta(2))]);

@@ -104,13 +104,13 @@ type ChunkSlot<K, V> = Mutex<Option<Chunk<K, V>>>;
 type FinalValues<VM> = Vec<(<VM as Vm>::Key, <VM as Vm>::Value)>;
 
 /// Buffers a worker reuses from task to task.
-struct WorkerBuffers<K, V> {
+struct WorkerBuffers<'m, K, V> {
     reads: Vec<ReadDescriptor<K, V>>,
     writes: WriteSet<K, V>,
     counters: WorkerCounters,
     claim: Claim,
     /// This worker's slots for new locations, for this block.
-    reservation: Reservation,
+    reservation: Reservation<'m>,
 }
 
 /// The shared state of one block executed in parallel.
@@ -191,7 +191,7 @@ where
             writes: WriteSet::default(),
             counters: WorkerCounters::default(),
             claim: Claim::new(),
-            reservation: Reservation::new(),
+            reservation: self.memory.reservation(),
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.worker_loop(&mut buffers);
@@ -214,7 +214,7 @@ where
         counters.dependency_waits += buffers.counters.dependency_waits;
     }
 
-    fn worker_loop(&self, buffers: &mut WorkerBuffers<VM::Key, VM::Value>) {
+    fn worker_loop(&self, buffers: &mut WorkerBuffers<'_, VM::Key, VM::Value>) {
         let mut task = self.scheduler.next_task(&mut buffers.claim);
         while let Some(current) = task {
             task = match current {
@@ -311,7 +311,7 @@ where
     fn try_execute(
         &self,
         version: Version,
-        buffers: &mut WorkerBuffers<VM::Key, VM::Value>,
+        buffers: &mut WorkerBuffers<'_, VM::Key, VM::Value>,
     ) -> Option<Task> {
         let Version {
             txn_idx,
@@ -396,7 +396,7 @@ where
     fn validate(
         &self,
         version: Version,
-        buffers: &mut WorkerBuffers<VM::Key, VM::Value>,
+        buffers: &mut WorkerBuffers<'_, VM::Key, VM::Value>,
     ) -> Option<Task> {
         buffers.counters.validations += 1;
         let valid = match self
