@@ -43,7 +43,8 @@ fn run(txns: &'static [Txn], base: &'static Base, preemption_bound: Option<usize
 /// transaction 0's ESTIMATE and waits). Preemption bound 4.
 ///
 /// Catches: a read set recorded after `finish_execution` (validation checks
-/// the previous read set), a `record` that does not report a new location.
+/// the previous read set), a `record` that does not report a new location
+/// below a recorded read, a read that is not noted on its location.
 #[test]
 fn read_after_write() {
     static TXNS: [Txn; 2] = [

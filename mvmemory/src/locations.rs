@@ -35,12 +35,31 @@ use crate::versions::Versions;
 pub(crate) struct LocationId(u32);
 
 /// One location: its key, the key's hash (to find its bucket again when
-/// the table is cleared) and its versions.
+/// the table is cleared), its versions, and the highest transaction that
+/// recorded a read of it.
 #[derive(Debug)]
 pub(crate) struct Location<K, V> {
     pub(crate) key: K,
     pub(crate) hash: u64,
     pub(crate) versions: Versions<V>,
+    /// The highest transaction whose recorded read set names this location
+    /// (any incarnation; `0` also when none did, since nothing is below
+    /// transaction 0). Only grows during a block. A transaction that
+    /// writes here for the first time can have invalidated a validated
+    /// read only if this is above it (see `MvMemory::record`).
+    highest_reader: u32,
+}
+
+impl<K, V> Location<K, V> {
+    /// Notes that `txn_idx` recorded a read of this location.
+    pub(crate) fn note_reader(&mut self, txn_idx: crate::TxnIndex) {
+        self.highest_reader = self.highest_reader.max(txn_idx as u32);
+    }
+
+    /// Whether a transaction above `txn_idx` recorded a read here.
+    pub(crate) fn read_above(&self, txn_idx: crate::TxnIndex) -> bool {
+        self.highest_reader as usize > txn_idx
+    }
 }
 
 /// An arena slot: empty until an inserter fills it.
@@ -226,6 +245,7 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
                             key: key.clone(),
                             hash,
                             versions: Versions::new(),
+                            highest_reader: 0,
                         });
                         (id, locked)
                     }

@@ -221,8 +221,15 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// stays with the caller, for the next incarnation). New locations take
     /// their slots from `reservation`, the calling worker's for this block.
     /// Returns whether the incarnation wrote a location the previous one did
-    /// not: then transactions above may have read past it, and the scheduler
-    /// must revalidate them. Fails when the block touches more locations
+    /// not *and* that a transaction above has recorded a read of: only
+    /// then may a validated read above have missed this write, and the
+    /// scheduler must revalidate the transactions above (a wave). A reader
+    /// that records its read later validates after this write and sees it:
+    /// the reader's note and this write's check are made under the
+    /// location's lock, so one of them sees the other. (The paper waves on
+    /// every new location; for a first incarnation that is every write, and
+    /// most of those waves revalidate transactions that never read it.)
+    /// Fails when the block touches more locations
     /// than the memory holds; the incarnation is then only partly recorded,
     /// and the block must not go on in parallel (the next
     /// [`reset`](Self::reset) makes room).
@@ -236,18 +243,25 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     ) -> Result<bool, MemoryFull> {
         let mut record = self.txns[txn_idx].lock();
         let record = &mut *record;
-        let mut written = SmallVec::<[(K, LocationId); 4]>::new();
+        // Each written location, and whether a transaction above had
+        // recorded a read of it when this version went in.
+        let mut written = SmallVec::<[(K, LocationId, bool); 4]>::new();
         for (key, op) in writes {
             let (id, mut locked) = self.locate(&key, txn_idx, reservation)?;
             let data = match op {
                 WriteOp::Value(value) => EntryData::Value(value),
                 WriteOp::Delta(delta) => EntryData::Delta(delta.into()),
             };
+            let mut read_above = false;
             if let Some(location) = locked.get() {
                 location.versions.insert(txn_idx, incarnation, data);
+                read_above = location.read_above(txn_idx);
+                if reads.iter().any(|read| read.key == key) {
+                    location.note_reader(txn_idx);
+                }
             }
             drop(locked);
-            written.push((key, id));
+            written.push((key, id, read_above));
         }
 
         // The read set by location: a location read from storage is
@@ -255,31 +269,41 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         // reads are of locations the transaction also wrote.
         record.reads.clear();
         for read in reads.drain(..) {
-            let id = match written.iter().find(|(key, _)| *key == read.key) {
-                Some(&(_, id)) => id,
-                None => self.locate(&read.key, txn_idx, reservation)?.0,
+            let id = match written.iter().find(|(key, ..)| *key == read.key) {
+                Some(&(_, id, _)) => id,
+                None => {
+                    let (id, mut locked) = self.locate(&read.key, txn_idx, reservation)?;
+                    if let Some(location) = locked.get() {
+                        location.note_reader(txn_idx);
+                    }
+                    id
+                }
             };
             record.reads.push((id, read.origin));
         }
-        let mut next: SmallVec<[LocationId; 4]> = written.into_iter().map(|(_, id)| id).collect();
+        let mut next: SmallVec<[(LocationId, bool); 4]> = written
+            .into_iter()
+            .map(|(_, id, read_above)| (id, read_above))
+            .collect();
         next.sort_unstable();
 
         // Remove what the previous incarnation wrote and this one did not;
-        // note whether this one wrote somewhere new. Both lists are sorted.
+        // note whether this one wrote somewhere new that was read above.
+        // Both lists are sorted.
         let mut wrote_new_location = false;
         let mut previous = record.writes.iter().copied().peekable();
-        for &id in &next {
+        for &(id, read_above) in &next {
             while let Some(old) = previous.next_if(|old| *old < id) {
                 self.remove_version(old, txn_idx);
             }
-            if previous.next_if(|old| *old == id).is_none() {
+            if previous.next_if(|old| *old == id).is_none() && read_above {
                 wrote_new_location = true;
             }
         }
         for old in previous {
             self.remove_version(old, txn_idx);
         }
-        record.writes = next;
+        record.writes = next.into_iter().map(|(id, _)| id).collect();
         Ok(wrote_new_location)
     }
 
@@ -500,7 +524,7 @@ mod tests {
         memory.reset(1);
         assert_eq!(
             memory.record(0, 0, &mut Vec::new(), too_many, &mut memory.reservation()),
-            Ok(true)
+            Ok(false)
         );
         assert_eq!(
             memory.read(&7, 1, None),
@@ -571,9 +595,41 @@ mod tests {
         );
     }
 
+    /// Records incarnation 0 of `txn`: it read `keys` from storage and
+    /// wrote `writes`.
+    fn record_storage_reads(
+        memory: &Memory,
+        txn: TxnIndex,
+        keys: &[u32],
+        writes: &[(u32, WriteOp<u64>)],
+    ) -> bool {
+        let mut reads = keys
+            .iter()
+            .map(|&key| ReadDescriptor {
+                key,
+                origin: ReadOrigin::Storage,
+            })
+            .collect();
+        memory
+            .record(
+                txn,
+                0,
+                &mut reads,
+                writes.iter().cloned(),
+                &mut memory.reservation(),
+            )
+            .unwrap()
+    }
+
+    fn record_reads(memory: &Memory, txn: TxnIndex, keys: &[u32]) -> bool {
+        record_storage_reads(memory, txn, keys, &[])
+    }
+
     #[test]
-    fn recording_replaces_the_previous_write_set_and_reports_new_locations() {
-        let memory = Memory::new(2);
+    fn recording_replaces_the_previous_write_set_and_reports_new_locations_read_above() {
+        let memory = Memory::new(3);
+        // Transaction 2 read locations 1 and 3; nobody read location 2.
+        assert!(!record_reads(&memory, 2, &[1, 3]));
         assert!(write(
             &memory,
             0,
@@ -590,20 +646,30 @@ mod tests {
         // Location 2 is no longer written: its version is removed.
         assert!(!write(&memory, 0, 2, &[(1, WriteOp::Value(5))]));
         assert_eq!(memory.read(&2, 1, None), MvRead::Storage);
-        assert!(write(&memory, 0, 3, &[(3, WriteOp::Value(6))]));
+        // New, but read by nobody above: no wave needed.
+        assert!(!write(&memory, 0, 3, &[(2, WriteOp::Value(6))]));
         assert_eq!(memory.read(&1, 1, None), MvRead::Storage);
+        // New and read above.
+        assert!(write(&memory, 0, 4, &[(3, WriteOp::Value(7))]));
+        // Read only below the writer: no wave.
+        assert!(!record_reads(&memory, 1, &[4]));
+        assert!(!write(&memory, 2, 0, &[(4, WriteOp::Value(8))]));
+    }
+
+    #[test]
+    fn a_read_of_a_location_the_reader_also_writes_counts_as_a_read_above() {
+        let memory = Memory::new(3);
+        record_storage_reads(&memory, 2, &[1], &[(1, WriteOp::Value(1))]);
+        assert!(write(&memory, 0, 0, &[(1, WriteOp::Value(5))]));
+        // Only written above, as a blind delta: no reader to revalidate.
+        assert!(!write(&memory, 0, 1, &[(2, WriteOp::Delta(1))]));
+        assert!(!write(&memory, 1, 0, &[(2, WriteOp::Delta(1))]));
     }
 
     #[test]
     fn validation_fails_when_a_read_would_see_another_version() {
         let memory = Memory::new(3);
-        let mut reads = vec![ReadDescriptor {
-            key: 1,
-            origin: ReadOrigin::Storage,
-        }];
-        memory
-            .record(2, 0, &mut reads, [], &mut memory.reservation())
-            .unwrap();
+        record_reads(&memory, 2, &[1]);
         assert_eq!(memory.validate_read_set(2, no_base), Ok(true));
         // A lower transaction now writes what transaction 2 read from storage.
         write(&memory, 1, 0, &[(1, WriteOp::Value(1))]);
