@@ -34,6 +34,13 @@ use crate::versions::Versions;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct LocationId(u32);
 
+impl LocationId {
+    /// The location's place in the arena.
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// One location: its key, the key's hash (to find its bucket again when
 /// the table is cleared), its versions, and the highest transaction that
 /// recorded a read of it.
@@ -188,7 +195,7 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
 
     /// Locks location `id`.
     pub(crate) fn lock(&self, id: LocationId) -> Locked<'_, K, V> {
-        Locked(self.arena[id.0 as usize].lock())
+        Locked(self.arena[id.index()].lock())
     }
 
     /// The location of `key`, locked, if the block has touched it.

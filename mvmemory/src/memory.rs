@@ -145,6 +145,13 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// block ran out of locations, the table grows (2x to 8x, by how far
     /// into the block it ran out).
     pub fn reset(&mut self, block_size: usize) {
+        self.reset_touched(block_size, usize::MAX);
+    }
+
+    /// [`reset`](Self::reset) after a block in which no transaction at or
+    /// above `touched` recorded anything: only the records below it are
+    /// cleared (a block halted early recorded only its start).
+    pub fn reset_touched(&mut self, block_size: usize, touched: usize) {
         let needed = match self.full_at.swap(NOT_FULL, SeqCst) {
             NOT_FULL => Self::locations_for(block_size),
             at => {
@@ -165,7 +172,8 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             self.locations.clear();
         }
         self.txns.truncate(block_size);
-        for slot in &mut self.txns {
+        let touched = touched.min(self.txns.len());
+        for slot in &mut self.txns[..touched] {
             let record = slot.get_mut();
             record.reads.clear();
             record.writes.clear();
@@ -415,15 +423,21 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         out: &mut Vec<(K, V)>,
     ) -> Result<Option<TxnIndex>, E> {
         let mut first_overflow: Option<TxnIndex> = None;
+        let mut last_writers = LastWriters::default();
         for txn_idx in txns.start..txns.end.min(end) {
             let record = self.txns[txn_idx].lock();
             let first = out.len();
             for &id in &record.writes {
+                if last_writers.known_other_than(id, txn_idx) {
+                    continue;
+                }
                 let mut locked = self.locations.lock(id);
                 let Some(location) = locked.get() else {
                     continue;
                 };
-                if location.versions.last_writer_below(end) != Some(txn_idx) {
+                let last_writer = location.versions.last_writer_below(end);
+                if last_writer != Some(txn_idx) {
+                    last_writers.remember(id, last_writer);
                     continue;
                 }
                 let base_value = if location.versions.needs_base(end) {
@@ -467,6 +481,34 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             values,
             first_overflow,
         })
+    }
+}
+
+/// Locations whose last writer below the end of a materialization is
+/// not the transaction that looked them up, a few at a time, as one
+/// [`MvMemory::materialize_txns`] call found them.
+///
+/// A hot location (a fee accumulator) is in nearly every transaction's
+/// write list; without this, materializing would lock it once per
+/// transaction, from every thread at once, and its cache line would cross
+/// between the cores at each. Remembering is sound because materialization
+/// runs after every transaction below its end has finished: a location's
+/// last writer below it no longer changes.
+#[derive(Default)]
+struct LastWriters([Option<(LocationId, Option<TxnIndex>)>; 8]);
+
+impl LastWriters {
+    fn slot(id: LocationId) -> usize {
+        id.index() % 8
+    }
+
+    /// Whether `id`'s last writer is known, and is not `txn_idx`.
+    fn known_other_than(&self, id: LocationId, txn_idx: TxnIndex) -> bool {
+        matches!(self.0[Self::slot(id)], Some((known, last)) if known == id && last != Some(txn_idx))
+    }
+
+    fn remember(&mut self, id: LocationId, last_writer: Option<TxnIndex>) {
+        self.0[Self::slot(id)] = Some((id, last_writer));
     }
 }
 

@@ -85,12 +85,22 @@ pub struct Claim {
     next: TxnIndex,
     end: TxnIndex,
     finished: usize,
+    /// The end of the highest execution run this worker claimed.
+    reach: TxnIndex,
 }
 
 impl Claim {
     /// A worker's empty claim.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The end of the highest run of transactions this worker claimed for
+    /// execution. Every transaction whose state a block changed is below
+    /// the highest reach of its workers: see
+    /// [`Scheduler::reset_touched`].
+    pub fn execution_reach(&self) -> TxnIndex {
+        self.reach
     }
 }
 
@@ -131,6 +141,17 @@ impl Scheduler {
     /// Starts over with a block of `block_size` transactions, all ready
     /// for their first incarnation, keeping the allocations.
     pub fn reset(&mut self, block_size: usize) {
+        self.reset_touched(block_size, usize::MAX);
+    }
+
+    /// [`reset`](Self::reset) after a block that changed the state of no
+    /// transaction at or above `touched`: the highest
+    /// [`Claim::execution_reach`] of its workers. A transaction's state
+    /// changes only once it is claimed for execution, or through a
+    /// transaction that was (a dependency, an abort after validation).
+    /// A block halted early touched only its start, and resetting only
+    /// that costs nothing per untouched transaction.
+    pub fn reset_touched(&mut self, block_size: usize, touched: usize) {
         self.block_size = block_size;
         self.execution_idx.store(0, SeqCst);
         self.validation_idx.store(0, SeqCst);
@@ -138,7 +159,8 @@ impl Scheduler {
         self.num_active_tasks.store(0, SeqCst);
         self.done_marker.store(block_size == 0, SeqCst);
         self.txns.truncate(block_size);
-        for txn in &mut self.txns {
+        let touched = touched.min(self.txns.len());
+        for txn in &mut self.txns[..touched] {
             *txn.status.get_mut() = (0, TxnStatus::ReadyToExecute);
             txn.dependents.get_mut().clear();
         }
@@ -274,11 +296,16 @@ impl Scheduler {
             self.num_active_tasks
                 .fetch_sub(size - (end - start), SeqCst);
         }
+        let reach = match kind {
+            ClaimKind::Execution => claim.reach.max(end),
+            ClaimKind::Validation => claim.reach,
+        };
         *claim = Claim {
             kind,
             next: start,
             end,
             finished: 0,
+            reach,
         };
         end > start
     }
@@ -486,6 +513,35 @@ mod tests {
         assert_eq!(scheduler.finish_validation(1, false, &mut c), None);
         assert_eq!(scheduler.next_task(&mut c), None);
         assert!(scheduler.done());
+    }
+
+    #[test]
+    fn a_claim_reaches_the_end_of_its_highest_execution_run() {
+        let mut scheduler = Scheduler::new(6);
+        scheduler.set_claim_size(2);
+        let mut c = Claim::new();
+        assert_eq!(c.execution_reach(), 0);
+        assert_eq!(scheduler.next_task(&mut c), Some(Task::Execute(v(0, 0))));
+        assert_eq!(c.execution_reach(), 2);
+        assert_eq!(scheduler.next_task(&mut c), Some(Task::Execute(v(1, 0))));
+        assert_eq!(scheduler.finish_execution(v(0, 0), false, &mut c), None);
+        assert_eq!(scheduler.finish_execution(v(1, 0), false, &mut c), None);
+        // A validation run does not move the reach.
+        assert_eq!(scheduler.next_task(&mut c), Some(Task::Validate(v(0, 0))));
+        assert_eq!(c.execution_reach(), 2);
+        assert_eq!(scheduler.finish_validation(0, false, &mut c), None);
+        assert_eq!(scheduler.next_task(&mut c), Some(Task::Validate(v(1, 0))));
+        assert_eq!(scheduler.finish_validation(1, false, &mut c), None);
+        assert_eq!(scheduler.next_task(&mut c), Some(Task::Execute(v(2, 0))));
+        assert_eq!(c.execution_reach(), 4);
+        // Halted here: a reset of the touched start leaves a scheduler as
+        // good as new.
+        scheduler.halt();
+        scheduler.reset_touched(6, c.execution_reach());
+        let mut c = Claim::new();
+        assert_eq!(scheduler.next_task(&mut c), Some(Task::Execute(v(0, 0))));
+        assert_eq!(scheduler.next_task(&mut c), Some(Task::Execute(v(1, 0))));
+        assert_eq!(scheduler.next_task(&mut c), Some(Task::Execute(v(2, 0))));
     }
 
     #[test]

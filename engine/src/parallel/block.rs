@@ -45,6 +45,9 @@ struct WorkerCounters {
     validations: u64,
     validation_failures: u64,
     dependency_waits: u64,
+    /// The end of the highest run claimed for execution: no transaction
+    /// above it was touched.
+    execution_reach: TxnIndex,
 }
 
 /// Conflicts a block must see before contention can halt it.
@@ -68,6 +71,9 @@ pub struct BlockBuffers<K, V, O> {
     memory: MvMemory<K, V>,
     scheduler: Scheduler,
     results: Vec<ResultSlot<O>>,
+    /// No transaction at or above this was touched by the last block: a
+    /// block halted early for contention resets only its start.
+    touched: TxnIndex,
 }
 
 impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
@@ -77,14 +83,16 @@ impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
             memory: MvMemory::new(block_size),
             scheduler: Scheduler::new(block_size),
             results: Vec::new(),
+            touched: 0,
         }
     }
 
     fn reset(&mut self, block_size: usize) {
-        self.memory.reset(block_size);
-        self.scheduler.reset(block_size);
+        self.memory.reset_touched(block_size, self.touched);
+        self.scheduler.reset_touched(block_size, self.touched);
         self.results.truncate(block_size);
-        for slot in &mut self.results {
+        let touched = self.touched.min(self.results.len());
+        for slot in &mut self.results[..touched] {
             *slot.get_mut() = None;
         }
         self.results.resize_with(block_size, || Mutex::new(None));
@@ -161,6 +169,7 @@ where
             memory,
             scheduler,
             results,
+            touched: _,
         } = buffers;
         Self {
             vm,
@@ -212,6 +221,9 @@ where
         counters.validations += buffers.counters.validations;
         counters.validation_failures += buffers.counters.validation_failures;
         counters.dependency_waits += buffers.counters.dependency_waits;
+        counters.execution_reach = counters
+            .execution_reach
+            .max(buffers.claim.execution_reach());
     }
 
     fn worker_loop(&self, buffers: &mut WorkerBuffers<'_, VM::Key, VM::Value>) {
@@ -448,10 +460,12 @@ where
         BlockBuffers<VM::Key, VM::Value, VM::Output>,
     ) {
         let output = self.output();
+        let touched = self.counters.lock().execution_reach;
         let buffers = BlockBuffers {
             memory: self.memory,
             scheduler: self.scheduler,
             results: self.results,
+            touched,
         };
         (output, buffers)
     }
