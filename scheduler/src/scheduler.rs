@@ -381,7 +381,9 @@ impl Scheduler {
     ///
     /// `wrote_new_location`: the incarnation wrote a location its previous
     /// incarnation did not. Higher transactions validated before may have
-    /// read below it, so all of them are validated again (a wave).
+    /// read below it, so all of them are validated again (a wave). The
+    /// engine passes what `MvMemory::record` reports, which is true only
+    /// when a higher transaction has recorded a read of such a location.
     pub fn finish_execution(
         &self,
         version: Version,
