@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use ahash::RandomState;
+
 use parex_engine::BaseStorage;
 
 use crate::chain::constants::NATIVE_ASSET;
@@ -14,7 +16,7 @@ use crate::vm::ChainTxn;
 /// loaded into memory first: workers then never wait on the disk, and the
 /// loaded entries are exactly the pre-state a divergence reproducer needs.
 pub struct Snapshot<'a, S> {
-    loaded: HashMap<StateKey, Option<StateValue>>,
+    loaded: HashMap<StateKey, Option<StateValue>, RandomState>,
     storage: &'a S,
 }
 
@@ -22,7 +24,7 @@ impl<'a, S: Storage> Snapshot<'a, S> {
     /// Loads every location `txns` may read or add to.
     pub fn prefetch(storage: &'a S, txns: &[ChainTxn]) -> Result<Self, StorageError> {
         let keys = touched_keys(txns);
-        let mut loaded = HashMap::with_capacity(keys.len());
+        let mut loaded = HashMap::with_capacity_and_hasher(keys.len(), RandomState::new());
         for key in keys {
             let value = if key.is_per_block() {
                 None
