@@ -188,8 +188,28 @@ fn record_read_estimate_validate_removed_location() {
 /// or a delta applied twice when the run of deltas is resolved.
 #[test]
 fn concurrent_deltas_and_a_reader() {
-    check(None, || {
-        let memory = Arc::new(MvMemory::<u64, u64>::new(3));
+    deltas_and_a_reader(false);
+}
+
+/// The same with `KEY` a hot key: its versions live in lanes, transaction
+/// 0's delta in one and transaction 1's in the other, each under its own
+/// lock, and the reader locks both. Preemption bound 3. Catches: a read or a validation that
+/// does not hold every lane (it could sum a delta twice or miss one), a
+/// group created twice by the racing writers.
+#[test]
+fn concurrent_deltas_in_lanes_and_a_reader() {
+    deltas_and_a_reader(true);
+}
+
+fn deltas_and_a_reader(hot: bool) {
+    // Lanes double the locks a reader takes: bounded, where the one-list
+    // model is exhaustive.
+    check(hot.then_some(3), move || {
+        let mut memory = MvMemory::<u64, u64>::new(3);
+        if hot {
+            memory.make_hot(KEY);
+        }
+        let memory = Arc::new(memory);
         let writers: Vec<_> = [(0, 1), (1, 2)]
             .into_iter()
             .map(|(txn, delta)| {
@@ -242,6 +262,11 @@ fn concurrent_deltas_and_a_reader() {
         }
         let valid = memory.validate_read_set(2, base).unwrap_or(false);
         assert_eq!(valid, seen == BASE + 3, "read {seen}, valid: {valid}");
+        assert_eq!(
+            memory.read(&KEY, 2, Some(&Some(BASE))),
+            MvRead::Value(Some(BASE + 3), ReadOrigin::Resolved(Some(BASE + 3))),
+            "a read after both writers"
+        );
         let materialized = memory.materialize(3, base).expect("base never fails");
         assert_eq!(materialized.values, vec![(KEY, BASE + 3)]);
         assert_eq!(materialized.first_overflow, None);

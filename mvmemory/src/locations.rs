@@ -16,12 +16,16 @@
 //! - a key has at most one published location: inserters of one key probe
 //!   the same buckets, and the loser of the race for a bucket compares keys
 //!   before it probes on;
+//! - a hot key's location is a *group* of [`LANES`] consecutive slots, each
+//!   holding the versions of the transactions of one lane ([`lane_of`]):
+//!   only the first slot is named by a bucket; a transaction's version is
+//!   always in its own lane, so no version ever moves between lanes;
 //! - the arena never grows during a block (nobody holds a lock over it):
 //!   when it is full, [`Locations::reserve`] says so and the engine finishes
 //!   the block sequentially; the next block gets a larger table.
 
 use parex_sync::atomic::{
-    AtomicU64, AtomicUsize,
+    AtomicU32, AtomicU64, AtomicUsize,
     Ordering::{Relaxed, SeqCst},
 };
 use parex_sync::{Mutex, MutexGuard};
@@ -35,6 +39,11 @@ use crate::versions::Versions;
 pub(crate) struct LocationId(u32);
 
 impl LocationId {
+    /// The location at place `index` of the arena (which fits in `u32`).
+    pub(crate) fn new(index: usize) -> Self {
+        Self(index as u32)
+    }
+
     /// The location's place in the arena.
     pub(crate) fn index(self) -> usize {
         self.0 as usize
@@ -53,8 +62,13 @@ pub(crate) struct Location<K, V> {
     /// (any incarnation; `0` also when none did, since nothing is below
     /// transaction 0). Only grows during a block. A transaction that
     /// writes here for the first time can have invalidated a validated
-    /// read only if this is above it (see `MvMemory::record`).
+    /// read only if this is above it (see `MvMemory::record`). A reader of
+    /// a group notes itself in every lane.
     highest_reader: u32,
+    /// This slot's lane in its group, and the group's number of lanes (1
+    /// for an ordinary location).
+    lane: u8,
+    lanes: u8,
 }
 
 impl<K, V> Location<K, V> {
@@ -67,6 +81,48 @@ impl<K, V> Location<K, V> {
     pub(crate) fn read_above(&self, txn_idx: crate::TxnIndex) -> bool {
         self.highest_reader as usize > txn_idx
     }
+}
+
+/// Lanes of a hot key's location. Enough that the runs the workers execute
+/// at the same time (neighbouring runs of [`LANE_RUN`]) are in different
+/// lanes, so two workers rarely take the same lane's lock.
+#[cfg(not(loom))]
+pub(crate) const LANES: usize = 8;
+#[cfg(loom)]
+pub(crate) const LANES: usize = 2;
+
+/// Consecutive transactions per lane: the engine's longest claim, so that a
+/// worker's run stays in one lane.
+#[cfg(not(loom))]
+const LANE_RUN: usize = 16;
+#[cfg(loom)]
+const LANE_RUN: usize = 1;
+
+/// The lane of a hot key that holds `txn_idx`'s version. Neighbouring runs
+/// (what the workers execute at the same time) go to lanes three slots
+/// apart: neighbouring slots share cache lines.
+pub(crate) fn lane_of(txn_idx: crate::TxnIndex) -> usize {
+    (txn_idx / LANE_RUN * 3) % LANES
+}
+
+/// Versions a location must have had in one block for the next block to
+/// give its key lanes: a location most transactions write, such as a fee
+/// accumulator, whose one lock and version list the workers would
+/// otherwise take turns on at every transaction.
+const HOT_VERSIONS: usize = 64;
+
+/// The most keys a block gives lanes.
+const MAX_HOT: usize = 4;
+
+/// A key this block gives lanes, and its group once created.
+#[derive(Debug)]
+pub(crate) struct HotKey<K> {
+    key: K,
+    hash: u64,
+    /// The group's first slot + 1, or 0 before the group exists: set once
+    /// the group is published, so that later accesses skip the index and
+    /// the first slot's lock.
+    group: AtomicU32,
 }
 
 /// An arena slot: empty until an inserter fills it.
@@ -122,6 +178,10 @@ pub(crate) struct Locations<K, V> {
     arena: Box<[Slot<K, V>]>,
     /// Arena slots handed out; may pass the arena's length once it is full.
     claimed: AtomicUsize,
+    /// The keys this block gives lanes: the hot ones of the last block.
+    hot: Vec<HotKey<K>>,
+    /// What an absent lane reads as (never written).
+    no_versions: Versions<V>,
 }
 
 /// How far a probe goes before it gives up on a full index; the index has
@@ -142,6 +202,8 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
             index: (0..buckets).map(|_| AtomicU64::new(0)).collect(),
             arena: (0..capacity).map(|_| Mutex::new(None)).collect(),
             claimed: AtomicUsize::new(0),
+            hot: Vec::new(),
+            no_versions: Versions::new(),
         }
     }
 
@@ -156,14 +218,29 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         self.claimed.load(SeqCst)
     }
 
-    /// Empties the table, visiting only the slots the last block used.
+    /// Empties the table, visiting only the slots the last block used, and
+    /// gives lanes in the next block to the keys that were hot in this one.
     pub(crate) fn clear(&mut self) {
         let used = self.claimed.load(SeqCst).min(self.arena.len());
         let mask = self.index.len() - 1;
+        let mut hot = Vec::new();
         for (id, slot) in self.arena[..used].iter_mut().enumerate() {
             let Some(location) = slot.get_mut().take() else {
                 continue;
             };
+            if location.lane != 0 {
+                // Only a group's first slot is named by a bucket.
+                continue;
+            }
+            // A group's lanes hold about as many versions each.
+            let versions = location.versions.len() * usize::from(location.lanes);
+            if versions >= HOT_VERSIONS && hot.len() < MAX_HOT {
+                hot.push(HotKey {
+                    key: location.key.clone(),
+                    hash: location.hash,
+                    group: AtomicU32::new(0),
+                });
+            }
             let word = tag(location.hash) << 32 | (id as u64 + 1);
             let mut pos = location.hash as usize & mask;
             for _ in 0..self.index.len() {
@@ -175,7 +252,99 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
                 pos = (pos + 1) & mask;
             }
         }
+        self.hot = hot;
         self.claimed.store(0, Relaxed);
+    }
+
+    /// Gives `key` lanes in this block, as if it had been hot in the last
+    /// (for tests). The table must be empty.
+    pub(crate) fn make_hot(&mut self, key: K, hash: u64) {
+        if self.hot.len() < MAX_HOT {
+            self.hot.push(HotKey {
+                key,
+                hash,
+                group: AtomicU32::new(0),
+            });
+        }
+    }
+
+    /// `key`'s entry among this block's hot keys, if it has lanes.
+    #[inline]
+    pub(crate) fn hot_key(&self, key: &K, hash: u64) -> Option<&HotKey<K>> {
+        if self.hot.is_empty() {
+            return None;
+        }
+        self.hot
+            .iter()
+            .find(|hot| hot.hash == hash && hot.key == *key)
+    }
+
+    /// The first slot of hot key `hot`'s group, if the block has touched it.
+    pub(crate) fn find_group(&self, hot: &HotKey<K>) -> Option<LocationId> {
+        match hot.group.load(SeqCst) {
+            0 => {
+                let (id, _) = self.find(&hot.key, hot.hash)?;
+                hot.group.store(id.0 + 1, SeqCst);
+                Some(id)
+            }
+            group => Some(LocationId(group - 1)),
+        }
+    }
+
+    /// The first slot of hot key `hot`'s group, created if new.
+    pub(crate) fn group(
+        &self,
+        hot: &HotKey<K>,
+        reservation: &mut Reservation<'_>,
+    ) -> Result<LocationId, MemoryFull> {
+        match hot.group.load(SeqCst) {
+            0 => {
+                let (id, _) = self.find_or_insert_lanes(&hot.key, hot.hash, LANES, reservation)?;
+                hot.group.store(id.0 + 1, SeqCst);
+                Ok(id)
+            }
+            group => Ok(LocationId(group - 1)),
+        }
+    }
+
+    /// The first slot of the hot key's group that slot `id` is a lane of,
+    /// if it is one. Every group of the block is in its hot key's entry
+    /// before any id of it is handed out.
+    #[inline]
+    pub(crate) fn group_containing(&self, id: LocationId) -> Option<LocationId> {
+        if self.hot.is_empty() {
+            return None;
+        }
+        self.hot.iter().find_map(|hot| {
+            let first = hot.group.load(SeqCst).checked_sub(1)?;
+            (first..first + LANES as u32)
+                .contains(&id.0)
+                .then_some(LocationId(first))
+        })
+    }
+
+    /// Locks the `N` slots from `first` (a group's lanes, or one location),
+    /// in order: the only order in which more than one is locked.
+    pub(crate) fn lock_lanes<const N: usize>(&self, first: LocationId) -> [Locked<'_, K, V>; N] {
+        std::array::from_fn(|lane| self.lock(LocationId(first.0 + lane as u32)))
+    }
+
+    /// The versions in locked slots.
+    pub(crate) fn lanes<'g, const N: usize>(
+        &'g self,
+        locked: &'g [Locked<'_, K, V>; N],
+    ) -> [&'g Versions<V>; N] {
+        std::array::from_fn(|lane| {
+            locked[lane]
+                .0
+                .as_ref()
+                .map_or(&self.no_versions, |location| &location.versions)
+        })
+    }
+
+    /// The key of a locked slot.
+    pub(crate) fn key_of(locked: &Locked<'_, K, V>) -> Option<K> {
+        locked.0.as_ref().map(|location| location.key.clone())
     }
 
     /// An empty reservation of this table's slots.
@@ -235,6 +404,20 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         hash: u64,
         reservation: &mut Reservation<'_>,
     ) -> Result<(LocationId, Locked<'_, K, V>), MemoryFull> {
+        self.find_or_insert_lanes(key, hash, 1, reservation)
+    }
+
+    /// [`find_or_insert`](Self::find_or_insert) of a location of `lanes`
+    /// consecutive slots (a group, when more than one); returns its first
+    /// slot, locked.
+    #[inline(always)]
+    fn find_or_insert_lanes(
+        &self,
+        key: &K,
+        hash: u64,
+        lanes: usize,
+        reservation: &mut Reservation<'_>,
+    ) -> Result<(LocationId, Locked<'_, K, V>), MemoryFull> {
         let mask = self.index.len() - 1;
         let mut pos = hash as usize & mask;
         // The slot filled for the key, kept locked: once its bucket is
@@ -246,14 +429,22 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
                 let (id, locked) = match filled.take() {
                     Some(filled) => filled,
                     None => {
-                        let id = self.take(reservation)?;
-                        let mut locked = self.lock(id);
-                        *locked.0 = Some(Location {
+                        let id = self.take(reservation, lanes)?;
+                        let location = |lane: usize| Location {
                             key: key.clone(),
                             hash,
                             versions: Versions::new(),
                             highest_reader: 0,
-                        });
+                            lane: lane as u8,
+                            lanes: lanes as u8,
+                        };
+                        // The other lanes first: nobody can reach them
+                        // before the first slot is published.
+                        for lane in 1..lanes {
+                            *self.lock(LocationId(id.0 + lane as u32)).0 = Some(location(lane));
+                        }
+                        let mut locked = self.lock(id);
+                        *locked.0 = Some(location(0));
                         (id, locked)
                     }
                 };
@@ -267,10 +458,14 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
                 }
             }
             if let Some(found) = self.matching(word, key, hash) {
-                if let Some((_, mut locked)) = filled {
-                    // Another inserter published the key first; the slot
-                    // filled for it stays unnamed.
+                if let Some((id, mut locked)) = filled {
+                    // Another inserter published the key first; the slots
+                    // filled for it stay unnamed.
                     locked.0.take();
+                    drop(locked);
+                    for lane in 1..lanes {
+                        self.lock(LocationId(id.0 + lane as u32)).0.take();
+                    }
                 }
                 return Ok(found);
             }
@@ -279,21 +474,38 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         Err(MemoryFull)
     }
 
-    fn take(&self, reservation: &mut Reservation<'_>) -> Result<LocationId, MemoryFull> {
+    /// `slots` consecutive slots; the first.
+    #[inline]
+    fn take(
+        &self,
+        reservation: &mut Reservation<'_>,
+        slots: usize,
+    ) -> Result<LocationId, MemoryFull> {
         // Fits in u32: the arena's length does.
+        let in_arena = |start: usize| {
+            if start + slots <= self.arena.len() {
+                Ok(LocationId(start as u32))
+            } else {
+                Err(MemoryFull)
+            }
+        };
         if reservation.table != self.identity() {
             // Another table's slots: using them would hand out slots this
             // table gave someone else.
-            return self.claim(1).map(|start| LocationId(start as u32));
+            return in_arena(self.claim(slots)?);
         }
-        if reservation.next == reservation.end {
-            let start = self.claim(RESERVATION_BATCH)?;
+        if ((reservation.end - reservation.next) as usize) < slots {
+            let batch = RESERVATION_BATCH.max(slots);
+            let start = self.claim(batch)?;
             // The last batch may be cut short by the arena's end.
             reservation.next = start as u32;
-            reservation.end = (start + RESERVATION_BATCH).min(self.arena.len()) as u32;
+            reservation.end = (start + batch).min(self.arena.len()) as u32;
         }
-        let id = LocationId(reservation.next);
-        reservation.next += 1;
+        let id = in_arena(reservation.next as usize)?;
+        if ((reservation.end - reservation.next) as usize) < slots {
+            return Err(MemoryFull);
+        }
+        reservation.next += slots as u32;
         Ok(id)
     }
 

@@ -6,9 +6,9 @@ use parex_sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use parex_sync::Mutex;
 use smallvec::SmallVec;
 
-use crate::locations::{LocationId, Locations, Locked, MemoryFull, Reservation};
+use crate::locations::{lane_of, LocationId, Locations, Locked, MemoryFull, Reservation, LANES};
 use crate::read_set::{ReadDescriptor, ReadOrigin};
-use crate::versions::{EntryData, Lookup};
+use crate::versions::{Below, EntryData, Lookup};
 use crate::{Delta, Incarnation, Key, TxnIndex, Value};
 
 /// A value to be written by an incarnation: what [`MvMemory::record`] takes
@@ -181,6 +181,16 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         self.txns.resize_with(block_size, Mutex::default);
     }
 
+    /// Gives `key` lanes in the current block, as if the last block had
+    /// written it from many transactions (for tests of the lanes, which
+    /// otherwise need a block before). The memory must be empty: right
+    /// after [`new`](Self::new) or [`reset`](Self::reset).
+    #[doc(hidden)]
+    pub fn make_hot(&mut self, key: K) {
+        let hash = self.hash(&key);
+        self.locations.make_hot(key, hash);
+    }
+
     /// A worker's reservation of location slots for this block: pass it
     /// to every [`record`](Self::record) of that worker.
     pub fn reservation(&self) -> Reservation<'_> {
@@ -200,26 +210,21 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// by a lower transaction. `base` is the base storage's value, needed only
     /// after [`MvRead::NeedsBase`].
     pub fn read(&self, key: &K, txn_idx: TxnIndex, base: Option<&Option<V>>) -> MvRead<V> {
-        let Some((_, mut locked)) = self.locations.find(key, self.hash(key)) else {
+        let hash = self.hash(key);
+        if let Some(hot) = self.locations.hot_key(key, hash) {
+            let Some(group) = self.locations.find_group(hot) else {
+                return MvRead::Storage;
+            };
+            let group = self.locations.lock_lanes::<LANES>(group);
+            return mv_read(Below::lanes(self.locations.lanes(&group), txn_idx).lookup(base));
+        }
+        let Some((_, mut locked)) = self.locations.find(key, hash) else {
             return MvRead::Storage;
         };
         let Some(location) = locked.get() else {
             return MvRead::Storage;
         };
-        match location.versions.lookup(txn_idx, base) {
-            Lookup::Storage => MvRead::Storage,
-            Lookup::Version {
-                txn_idx,
-                incarnation,
-                value,
-            } => MvRead::Value(
-                Some(value.clone()),
-                ReadOrigin::Version(txn_idx, incarnation),
-            ),
-            Lookup::Resolved(value) => MvRead::Value(value.clone(), ReadOrigin::Resolved(value)),
-            Lookup::NeedsBase => MvRead::NeedsBase,
-            Lookup::Dependency(blocking) => MvRead::Dependency(blocking),
-        }
+        mv_read(location.versions.lookup(txn_idx, base))
     }
 
     /// Records what incarnation `incarnation` of `txn_idx` read and wrote,
@@ -251,11 +256,12 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     ) -> Result<bool, MemoryFull> {
         let mut record = self.txns[txn_idx].lock();
         let record = &mut *record;
-        // Each written location, and whether a transaction above had
-        // recorded a read of it when this version went in.
+        // Each written location (for a hot key, this transaction's lane of
+        // its group), and whether a transaction above had recorded a read
+        // of it when this version went in.
         let mut written = SmallVec::<[(K, LocationId, bool); 4]>::new();
         for (key, op) in writes {
-            let (id, mut locked) = self.locate(&key, txn_idx, reservation)?;
+            let (id, mut locked, group) = self.locate(&key, txn_idx, reservation)?;
             let data = match op {
                 WriteOp::Value(value) => EntryData::Value(value),
                 WriteOp::Delta(delta) => EntryData::Delta(delta.into()),
@@ -264,11 +270,16 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             if let Some(location) = locked.get() {
                 location.versions.insert(txn_idx, incarnation, data);
                 read_above = location.read_above(txn_idx);
-                if reads.iter().any(|read| read.key == key) {
+                if group.is_none() && reads.iter().any(|read| read.key == key) {
                     location.note_reader(txn_idx);
                 }
             }
             drop(locked);
+            if let Some(group) = group {
+                if reads.iter().any(|read| read.key == key) {
+                    self.note_group_reader(group, txn_idx);
+                }
+            }
             written.push((key, id, read_above));
         }
 
@@ -280,9 +291,17 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             let id = match written.iter().find(|(key, ..)| *key == read.key) {
                 Some(&(_, id, _)) => id,
                 None => {
-                    let (id, mut locked) = self.locate(&read.key, txn_idx, reservation)?;
-                    if let Some(location) = locked.get() {
-                        location.note_reader(txn_idx);
+                    let (id, mut locked, group) = self.locate(&read.key, txn_idx, reservation)?;
+                    match group {
+                        None => {
+                            if let Some(location) = locked.get() {
+                                location.note_reader(txn_idx);
+                            }
+                        }
+                        Some(group) => {
+                            drop(locked);
+                            self.note_group_reader(group, txn_idx);
+                        }
                     }
                     id
                 }
@@ -315,19 +334,46 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         Ok(wrote_new_location)
     }
 
-    /// The location of `key`, locked, created if new; when the table is
-    /// full, notes that `txn_idx` found it so (for [`reset`](Self::reset)).
+    /// The location of `key`, locked, created if new, and for a hot key
+    /// the first slot of its group (the location returned is then
+    /// `txn_idx`'s lane); when the table is full, notes that `txn_idx`
+    /// found it so (for [`reset`](Self::reset)).
+    #[allow(clippy::type_complexity)]
+    #[inline(always)]
     fn locate(
         &self,
         key: &K,
         txn_idx: TxnIndex,
         reservation: &mut Reservation<'_>,
-    ) -> Result<(LocationId, Locked<'_, K, V>), MemoryFull> {
-        self.locations
-            .find_or_insert(key, self.hash(key), reservation)
-            .inspect_err(|_| {
-                self.full_at.fetch_min(txn_idx, SeqCst);
-            })
+    ) -> Result<(LocationId, Locked<'_, K, V>, Option<LocationId>), MemoryFull> {
+        let hash = self.hash(key);
+        let located = match self.locations.hot_key(key, hash) {
+            Some(hot) => self.locations.group(hot, reservation).map(|group| {
+                let lane = LocationId::new(group.index() + lane_of(txn_idx));
+                (lane, self.locations.lock(lane), Some(group))
+            }),
+            None => self
+                .locations
+                .find_or_insert(key, hash, reservation)
+                .map(|(id, locked)| (id, locked, None)),
+        };
+        located.inspect_err(|_| {
+            self.full_at.fetch_min(txn_idx, SeqCst);
+        })
+    }
+
+    /// Notes a reader of a hot key in every lane of its group: a first
+    /// write in any lane must see it.
+    fn note_group_reader(&self, group: LocationId, txn_idx: TxnIndex) {
+        for lane in 0..LANES {
+            if let Some(location) = self
+                .locations
+                .lock(LocationId::new(group.index() + lane))
+                .get()
+            {
+                location.note_reader(txn_idx);
+            }
+        }
     }
 
     fn remove_version(&self, id: LocationId, txn_idx: TxnIndex) {
@@ -386,24 +432,19 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         origin: &ReadOrigin<V>,
         base: Option<&Option<V>>,
     ) -> Result<bool, K> {
+        if let Some(group) = self.locations.group_containing(id) {
+            let locked = self.locations.lock_lanes::<LANES>(group);
+            let lookup = Below::lanes(self.locations.lanes(&locked), txn_idx).lookup(base);
+            // Every lane of a group has the key.
+            return still_has_origin(lookup, origin)
+                .map_or_else(|| Locations::key_of(&locked[0]).map_or(Ok(false), Err), Ok);
+        }
         let mut locked = self.locations.lock(id);
         let Some(location) = locked.get() else {
             return Ok(matches!(origin, ReadOrigin::Storage));
         };
-        Ok(match (location.versions.lookup(txn_idx, base), origin) {
-            (Lookup::Storage, ReadOrigin::Storage) => true,
-            (
-                Lookup::Version {
-                    txn_idx: idx,
-                    incarnation,
-                    ..
-                },
-                ReadOrigin::Version(read_idx, read_incarnation),
-            ) => idx == *read_idx && incarnation == *read_incarnation,
-            (Lookup::Resolved(value), ReadOrigin::Resolved(read)) => value == *read,
-            (Lookup::NeedsBase, ReadOrigin::Resolved(_)) => return Err(location.key.clone()),
-            _ => false,
-        })
+        still_has_origin(location.versions.lookup(txn_idx, base), origin)
+            .ok_or_else(|| location.key.clone())
     }
 
     /// Appends to `out` the final value of every location whose last writer
@@ -431,39 +472,56 @@ impl<K: Key, V: Value> MvMemory<K, V> {
                 if last_writers.known_other_than(id, txn_idx) {
                     continue;
                 }
-                let mut locked = self.locations.lock(id);
-                let Some(location) = locked.get() else {
-                    continue;
+                let at = Materializing {
+                    txn_idx,
+                    end,
+                    last_writers: &mut last_writers,
+                    first_overflow: &mut first_overflow,
                 };
-                let last_writer = location.versions.last_writer_below(end);
-                if last_writer != Some(txn_idx) {
-                    last_writers.remember(id, last_writer);
-                    continue;
-                }
-                let base_value = if location.versions.needs_base(end) {
-                    // Without the location's lock, as in validation.
-                    let key = location.key.clone();
-                    drop(locked);
-                    let value = base(&key)?;
-                    locked = self.locations.lock(id);
-                    Some(value)
-                } else {
-                    None
+                let value = match self.locations.group_containing(id) {
+                    Some(group) => self.materialize_at::<LANES, E>(group, at, &mut base)?,
+                    None => self.materialize_at::<1, E>(id, at, &mut base)?,
                 };
-                let Some(location) = locked.get() else {
-                    continue;
-                };
-                let (value, overflow) = location.versions.materialize(end, base_value.as_ref());
-                if let Some(idx) = overflow {
-                    first_overflow = Some(first_overflow.map_or(idx, |first| first.min(idx)));
-                }
-                if let Some(value) = value {
-                    out.push((location.key.clone(), value));
-                }
+                out.extend(value);
             }
             out[first..].sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
         Ok(first_overflow)
+    }
+
+    /// The final value of the location in the `N` lanes from `first`, if
+    /// `at.txn_idx` is its last writer below `at.end`; see
+    /// [`materialize_txns`](Self::materialize_txns).
+    #[inline(always)]
+    fn materialize_at<const N: usize, E>(
+        &self,
+        first: LocationId,
+        at: Materializing<'_>,
+        base: &mut impl FnMut(&K) -> Result<Option<V>, E>,
+    ) -> Result<Option<(K, V)>, E> {
+        let mut locked = self.locations.lock_lanes::<N>(first);
+        let below = Below::lanes(self.locations.lanes(&locked), at.end);
+        let last_writer = below.last_writer();
+        if last_writer != Some(at.txn_idx) {
+            at.last_writers.remember(first, N, last_writer);
+            return Ok(None);
+        }
+        let Some(key) = Locations::key_of(&locked[0]) else {
+            return Ok(None);
+        };
+        let (value, overflow) = if below.needs_base() {
+            // Without the location's lock, as in validation.
+            drop(locked);
+            let base_value = base(&key)?;
+            locked = self.locations.lock_lanes::<N>(first);
+            Below::lanes(self.locations.lanes(&locked), at.end).materialize(Some(&base_value))
+        } else {
+            below.materialize(None)
+        };
+        if let Some(idx) = overflow {
+            *at.first_overflow = Some(at.first_overflow.map_or(idx, |first| first.min(idx)));
+        }
+        Ok(value.map(|value| (key, value)))
     }
 
     /// Every location written by a transaction below `end`, with its value
@@ -484,6 +542,45 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     }
 }
 
+/// Whether a read that found `origin` would find it again, now that a
+/// lookup finds `lookup`; `None` if that needs the base storage's value.
+#[inline]
+fn still_has_origin<V: Value>(lookup: Lookup<'_, V>, origin: &ReadOrigin<V>) -> Option<bool> {
+    Some(match (lookup, origin) {
+        (Lookup::Storage, ReadOrigin::Storage) => true,
+        (
+            Lookup::Version {
+                txn_idx,
+                incarnation,
+                ..
+            },
+            ReadOrigin::Version(read_idx, read_incarnation),
+        ) => txn_idx == *read_idx && incarnation == *read_incarnation,
+        (Lookup::Resolved(value), ReadOrigin::Resolved(read)) => value == *read,
+        (Lookup::NeedsBase, ReadOrigin::Resolved(_)) => return None,
+        _ => false,
+    })
+}
+
+/// What a read that looked up `lookup` returns.
+#[inline]
+fn mv_read<V: Value>(lookup: Lookup<'_, V>) -> MvRead<V> {
+    match lookup {
+        Lookup::Storage => MvRead::Storage,
+        Lookup::Version {
+            txn_idx,
+            incarnation,
+            value,
+        } => MvRead::Value(
+            Some(value.clone()),
+            ReadOrigin::Version(txn_idx, incarnation),
+        ),
+        Lookup::Resolved(value) => MvRead::Value(value.clone(), ReadOrigin::Resolved(value)),
+        Lookup::NeedsBase => MvRead::NeedsBase,
+        Lookup::Dependency(blocking) => MvRead::Dependency(blocking),
+    }
+}
+
 /// Locations whose last writer below the end of a materialization is
 /// not the transaction that looked them up, a few at a time, as one
 /// [`MvMemory::materialize_txns`] call found them.
@@ -494,8 +591,13 @@ impl<K: Key, V: Value> MvMemory<K, V> {
 /// between the cores at each. Remembering is sound because materialization
 /// runs after every transaction below its end has finished: a location's
 /// last writer below it no longer changes.
+/// A hot key's group is remembered apart, whole (one at a time): its lanes
+/// are consecutive ids, which would fill every slot of the others.
 #[derive(Default)]
-struct LastWriters([Option<(LocationId, Option<TxnIndex>)>; 8]);
+struct LastWriters {
+    locations: [Option<(LocationId, Option<TxnIndex>)>; 8],
+    group: Option<(LocationId, Option<TxnIndex>)>,
+}
 
 impl LastWriters {
     fn slot(id: LocationId) -> usize {
@@ -503,13 +605,39 @@ impl LastWriters {
     }
 
     /// Whether `id`'s last writer is known, and is not `txn_idx`.
+    #[inline]
     fn known_other_than(&self, id: LocationId, txn_idx: TxnIndex) -> bool {
-        matches!(self.0[Self::slot(id)], Some((known, last)) if known == id && last != Some(txn_idx))
+        let (first, last) = match (self.locations[Self::slot(id)], self.group) {
+            (Some((known, last)), _) if known == id => (known, last),
+            (_, Some((first, last)))
+                if (first.index()..first.index() + LANES).contains(&id.index()) =>
+            {
+                (first, last)
+            }
+            _ => return false,
+        };
+        let _ = first;
+        last != Some(txn_idx)
     }
 
-    fn remember(&mut self, id: LocationId, last_writer: Option<TxnIndex>) {
-        self.0[Self::slot(id)] = Some((id, last_writer));
+    /// Remembers the last writer of the location in the `lanes` slots from
+    /// `first`.
+    #[inline]
+    fn remember(&mut self, first: LocationId, lanes: usize, last_writer: Option<TxnIndex>) {
+        if lanes == 1 {
+            self.locations[Self::slot(first)] = Some((first, last_writer));
+        } else {
+            self.group = Some((first, last_writer));
+        }
     }
+}
+
+/// Where a [`MvMemory::materialize_txns`] call stands.
+struct Materializing<'a> {
+    txn_idx: TxnIndex,
+    end: TxnIndex,
+    last_writers: &'a mut LastWriters,
+    first_overflow: &'a mut Option<TxnIndex>,
 }
 
 /// Every location's value after a prefix of the block.
@@ -572,6 +700,69 @@ mod tests {
             memory.read(&7, 1, None),
             MvRead::Value(Some(1), ReadOrigin::Version(0, 0))
         );
+    }
+
+    /// A hot key's lanes must read, validate and materialize exactly like
+    /// one list of versions: the same operations on a memory that gives
+    /// key 1 lanes and on one that does not, compared.
+    #[test]
+    fn a_hot_keys_lanes_behave_like_one_list_of_versions() {
+        const TXNS: usize = 80;
+        // Room for a batch of slots per `write` (each takes a reservation).
+        let plain = Memory::new(TXNS * 50);
+        let mut laned = Memory::new(TXNS * 50);
+        laned.make_hot(1);
+        let writes = |txn: usize, inc: u32| -> Vec<(u32, WriteOp<u64>)> {
+            let op = match (txn + inc as usize) % 5 {
+                0 => WriteOp::Value(txn as u64 * 10),
+                _ => WriteOp::Delta(txn as i128 + 1),
+            };
+            vec![(1, op), (100 + txn as u32, WriteOp::Value(7))]
+        };
+        // Out of order, as workers record.
+        for txn in (0..TXNS).rev().step_by(2).chain((0..TXNS).step_by(2)) {
+            for memory in [&plain, &laned] {
+                write(memory, txn, 0, &writes(txn, 0));
+            }
+        }
+        // An ESTIMATE, a rewrite and a write that moves elsewhere.
+        for memory in [&plain, &laned] {
+            memory.convert_writes_to_estimates(37);
+            write(memory, 53, 1, &writes(53, 1));
+            write(memory, 61, 1, &[(2, WriteOp::Value(3))]);
+        }
+        for txn in 0..=TXNS {
+            for base in [None, Some(&Some(5)), Some(&None)] {
+                assert_eq!(
+                    plain.read(&1, txn, base),
+                    laned.read(&1, txn, base),
+                    "{txn}"
+                );
+            }
+        }
+        let base = |key: &u32| Ok::<_, ()>((*key == 1).then_some(5));
+        for memory in [&plain, &laned] {
+            write(memory, 37, 1, &writes(37, 1));
+        }
+        assert_eq!(
+            plain.materialize(TXNS, base).unwrap(),
+            laned.materialize(TXNS, base).unwrap()
+        );
+        // A reader above, validated before and after a lower write.
+        for memory in [&plain, &laned] {
+            let origin = match memory.read(&1, TXNS, Some(&Some(5))) {
+                MvRead::Value(_, origin) => origin,
+                other => panic!("{other:?}"),
+            };
+            let mut reads = vec![ReadDescriptor { key: 1, origin }];
+            memory
+                .record(TXNS, 0, &mut reads, [], &mut memory.reservation())
+                .unwrap();
+            assert_eq!(memory.validate_read_set(TXNS, base), Ok(true));
+            // A delta becomes a value below the reader.
+            write(memory, 78, 2, &writes(78, 2));
+            assert_eq!(memory.validate_read_set(TXNS, base), Ok(false));
+        }
     }
 
     #[test]

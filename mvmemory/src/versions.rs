@@ -161,26 +161,70 @@ impl<V: Value> Versions<V> {
         }
     }
 
-    /// The highest transaction below `end` with a version here.
-    pub(crate) fn last_writer_below(&self, end: TxnIndex) -> Option<TxnIndex> {
-        let below = self.below(end);
-        below
-            .checked_sub(1)
-            .map(|last| self.entries[last].txn_idx())
+    /// The versions below `end`, to read.
+    pub(crate) fn below_end(&self, end: TxnIndex) -> Below<'_, V, 1> {
+        Below::lanes([self], end)
     }
 
     /// What transaction `txn_idx` reads here. `base` is the base storage's
     /// value when the caller has it (needed only under deltas).
     pub(crate) fn lookup(&self, txn_idx: TxnIndex, base: Option<&Option<V>>) -> Lookup<'_, V> {
-        let below = &self.entries[..self.below(txn_idx)];
+        self.below_end(txn_idx).lookup(base)
+    }
+
+    /// The number of versions.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The versions of one location below some transaction, read as one list
+/// in transaction order. They come in one or more *lanes*, sorted lists
+/// whose transactions do not overlap: a hot location keeps a lane per
+/// group of transactions, each under its own lock (see `locations.rs`),
+/// and a reader holds every lane's lock while it reads.
+pub(crate) struct Below<'a, V, const LANES: usize> {
+    lanes: [&'a [Entry<V>]; LANES],
+}
+
+impl<'a, V: Value, const LANES: usize> Below<'a, V, LANES> {
+    /// The versions of `lanes` below `end`.
+    pub(crate) fn lanes(lanes: [&'a Versions<V>; LANES], end: TxnIndex) -> Self {
+        Self {
+            lanes: lanes.map(|lane| &lane.entries[..lane.below(end)]),
+        }
+    }
+
+    /// The versions, highest transaction first.
+    fn descending(&self) -> Merge<'a, V, LANES, true> {
+        Merge(self.lanes)
+    }
+
+    /// The versions of transactions above `after` (all if `None`), lowest
+    /// first.
+    fn ascending_above(&self, after: Option<TxnIndex>) -> Merge<'a, V, LANES, false> {
+        Merge(self.lanes.map(|lane| match after {
+            Some(after) => &lane[lane.partition_point(|entry| entry.txn_idx() <= after)..],
+            None => lane,
+        }))
+    }
+
+    /// The highest transaction with a version.
+    pub(crate) fn last_writer(&self) -> Option<TxnIndex> {
+        self.descending().next().map(Entry::txn_idx)
+    }
+
+    /// What a transaction above these versions reads. `base` is the base
+    /// storage's value when the caller has it (needed only under deltas).
+    pub(crate) fn lookup(&self, base: Option<&Option<V>>) -> Lookup<'a, V> {
         // Walk down to the highest full value, through deltas.
         let mut saw_delta = false;
-        for (pos, entry) in below.iter().enumerate().rev() {
+        for entry in self.descending() {
             if entry.estimate() {
                 return Lookup::Dependency(entry.txn_idx());
             }
             match &entry.data {
-                EntryData::Value(value) if pos + 1 == below.len() => {
+                EntryData::Value(value) if !saw_delta => {
                     return Lookup::Version {
                         txn_idx: entry.txn_idx(),
                         incarnation: entry.incarnation(),
@@ -188,9 +232,8 @@ impl<V: Value> Versions<V> {
                     };
                 }
                 EntryData::Value(value) => {
-                    return Lookup::Resolved(
-                        apply_deltas(Some(value.clone()), &below[pos + 1..]).0,
-                    );
+                    let above = self.ascending_above(Some(entry.txn_idx()));
+                    return Lookup::Resolved(apply_deltas(Some(value.clone()), above).0);
                 }
                 EntryData::Delta(_) => saw_delta = true,
             }
@@ -198,15 +241,17 @@ impl<V: Value> Versions<V> {
         match (saw_delta, base) {
             (false, _) => Lookup::Storage,
             (true, None) => Lookup::NeedsBase,
-            (true, Some(base)) => Lookup::Resolved(apply_deltas(base.clone(), below).0),
+            (true, Some(base)) => {
+                Lookup::Resolved(apply_deltas(base.clone(), self.ascending_above(None)).0)
+            }
         }
     }
 
-    /// Whether resolving this location's versions below `end` needs the base
-    /// storage's value: its lowest version is a delta.
-    pub(crate) fn needs_base(&self, end: TxnIndex) -> bool {
+    /// Whether resolving these versions needs the base storage's value:
+    /// the lowest is a delta.
+    pub(crate) fn needs_base(&self) -> bool {
         matches!(
-            self.entries[..self.below(end)].first(),
+            self.ascending_above(None).next(),
             Some(Entry {
                 data: EntryData::Delta(_),
                 ..
@@ -214,21 +259,17 @@ impl<V: Value> Versions<V> {
         )
     }
 
-    /// The value after every version below `end`, and the first transaction
-    /// whose delta overflowed on the way, if any. `base` is required when
+    /// The value after every version, and the first transaction whose delta
+    /// overflowed on the way, if any. `base` is required when
     /// [`needs_base`](Self::needs_base); without it, an absent value is
     /// assumed.
     ///
     /// Every delta is checked, also those a later full value hides: a delta
     /// that overflowed reverts its whole transaction all the same.
-    pub(crate) fn materialize(
-        &self,
-        end: TxnIndex,
-        base: Option<&Option<V>>,
-    ) -> (Option<V>, Option<TxnIndex>) {
+    pub(crate) fn materialize(&self, base: Option<&Option<V>>) -> (Option<V>, Option<TxnIndex>) {
         let mut current: Option<Cow<'_, V>> = base.and_then(|b| b.as_ref()).map(Cow::Borrowed);
         let mut first_overflow = None;
-        for entry in &self.entries[..self.below(end)] {
+        for entry in self.ascending_above(None) {
             match &entry.data {
                 EntryData::Value(value) => current = Some(Cow::Borrowed(value)),
                 EntryData::Delta(delta) => match V::apply_delta(current.as_deref(), delta.get()) {
@@ -243,12 +284,67 @@ impl<V: Value> Versions<V> {
     }
 }
 
+/// The versions of several lanes in transaction order: highest first when
+/// `DESCENDING`, else lowest first. Each step looks at every lane's next
+/// version, so it costs a few comparisons for a few lanes, and nothing
+/// more for one.
+struct Merge<'a, V, const LANES: usize, const DESCENDING: bool>([&'a [Entry<V>]; LANES]);
+
+impl<'a, V, const LANES: usize, const DESCENDING: bool> Iterator
+    for Merge<'a, V, LANES, DESCENDING>
+{
+    type Item = &'a Entry<V>;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a Entry<V>> {
+        if LANES == 1 {
+            // One lane: a slice walk.
+            let (entry, rest) = if DESCENDING {
+                self.0[0].split_last()?
+            } else {
+                self.0[0].split_first()?
+            };
+            self.0[0] = rest;
+            return Some(entry);
+        }
+        let mut best: Option<(usize, TxnIndex)> = None;
+        for (lane, entries) in self.0.iter().enumerate() {
+            let next = if DESCENDING {
+                entries.last()
+            } else {
+                entries.first()
+            };
+            if let Some(entry) = next {
+                let better = best.is_none_or(|(_, txn_idx)| {
+                    if DESCENDING {
+                        entry.txn_idx() > txn_idx
+                    } else {
+                        entry.txn_idx() < txn_idx
+                    }
+                });
+                if better {
+                    best = Some((lane, entry.txn_idx()));
+                }
+            }
+        }
+        let (lane, _) = best?;
+        let entries = self.0[lane];
+        let (entry, rest) = if DESCENDING {
+            entries.split_last()?
+        } else {
+            entries.split_first()?
+        };
+        self.0[lane] = rest;
+        Some(entry)
+    }
+}
+
 /// Applies the deltas among `entries` in order on `start`. A delta that does
 /// not fit is skipped (its transaction will be reverted) and reported as the
 /// first overflow, by the index of the transaction that wrote it.
-fn apply_deltas<V: Value>(
+fn apply_deltas<'a, V: Value + 'a>(
     mut current: Option<V>,
-    entries: &[Entry<V>],
+    entries: impl IntoIterator<Item = &'a Entry<V>>,
 ) -> (Option<V>, Option<TxnIndex>) {
     let mut first_overflow = None;
     for entry in entries {
