@@ -32,6 +32,8 @@ use parex_sync::{Mutex, MutexGuard};
 
 use std::marker::PhantomData;
 
+use smallvec::SmallVec;
+
 use crate::versions::Versions;
 
 /// A location of the current block: an index into the arena.
@@ -65,10 +67,6 @@ pub(crate) struct Location<K, V> {
     /// read only if this is above it (see `MvMemory::record`). A reader of
     /// a group notes itself in every lane.
     highest_reader: u32,
-    /// This slot's lane in its group, and the group's number of lanes (1
-    /// for an ordinary location).
-    lane: u8,
-    lanes: u8,
 }
 
 impl<K, V> Location<K, V> {
@@ -123,6 +121,24 @@ pub(crate) struct HotKey<K> {
     /// the group is published, so that later accesses skip the index and
     /// the first slot's lock.
     group: AtomicU32,
+}
+
+impl<K> HotKey<K> {
+    /// The group's first slot: remembered, or else found by `locate` (which
+    /// also creates it, for a writer) and remembered.
+    fn first_slot<E>(
+        &self,
+        locate: impl FnOnce() -> Result<Option<LocationId>, E>,
+    ) -> Result<Option<LocationId>, E> {
+        if let Some(first) = self.group.load(SeqCst).checked_sub(1) {
+            return Ok(Some(LocationId(first)));
+        }
+        let first = locate()?;
+        if let Some(first) = first {
+            self.group.store(first.0 + 1, SeqCst);
+        }
+        Ok(first)
+    }
 }
 
 /// An arena slot: empty until an inserter fills it.
@@ -224,16 +240,31 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         let used = self.claimed.load(SeqCst).min(self.arena.len());
         let mask = self.index.len() - 1;
         let mut hot = Vec::new();
+        // Which slots are lanes follows from this block's hot keys.
+        let groups: SmallVec<[usize; MAX_HOT]> = self
+            .hot
+            .iter()
+            .filter_map(|hot| hot.group.load(Relaxed).checked_sub(1))
+            .map(|first| first as usize)
+            .collect();
         for (id, slot) in self.arena[..used].iter_mut().enumerate() {
             let Some(location) = slot.get_mut().take() else {
                 continue;
             };
-            if location.lane != 0 {
+            let group = match groups.is_empty() {
+                true => None,
+                false => groups
+                    .iter()
+                    .find(|&&first| (first..first + LANES).contains(&id)),
+            };
+            let lanes = match group {
                 // Only a group's first slot is named by a bucket.
-                continue;
-            }
+                Some(&first) if first != id => continue,
+                Some(_) => LANES,
+                None => 1,
+            };
             // A group's lanes hold about as many versions each.
-            let versions = location.versions.len() * usize::from(location.lanes);
+            let versions = location.versions.len() * lanes;
             if versions >= HOT_VERSIONS && hot.len() < MAX_HOT {
                 hot.push(HotKey {
                     key: location.key.clone(),
@@ -281,14 +312,10 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
 
     /// The first slot of hot key `hot`'s group, if the block has touched it.
     pub(crate) fn find_group(&self, hot: &HotKey<K>) -> Option<LocationId> {
-        match hot.group.load(SeqCst) {
-            0 => {
-                let (id, _) = self.find(&hot.key, hot.hash)?;
-                hot.group.store(id.0 + 1, SeqCst);
-                Some(id)
-            }
-            group => Some(LocationId(group - 1)),
-        }
+        let found = hot.first_slot(|| {
+            Ok::<_, std::convert::Infallible>(self.find(&hot.key, hot.hash).map(|(id, _)| id))
+        });
+        found.unwrap_or_else(|never| match never {})
     }
 
     /// The first slot of hot key `hot`'s group, created if new.
@@ -297,14 +324,11 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         hot: &HotKey<K>,
         reservation: &mut Reservation<'_>,
     ) -> Result<LocationId, MemoryFull> {
-        match hot.group.load(SeqCst) {
-            0 => {
-                let (id, _) = self.find_or_insert_lanes(&hot.key, hot.hash, LANES, reservation)?;
-                hot.group.store(id.0 + 1, SeqCst);
-                Ok(id)
-            }
-            group => Ok(LocationId(group - 1)),
-        }
+        let first = hot.first_slot(|| {
+            self.find_or_insert_lanes(&hot.key, hot.hash, LANES, reservation)
+                .map(|(id, _)| Some(id))
+        })?;
+        first.ok_or(MemoryFull)
     }
 
     /// The first slot of the hot key's group that slot `id` is a lane of,
@@ -430,21 +454,19 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
                     Some(filled) => filled,
                     None => {
                         let id = self.take(reservation, lanes)?;
-                        let location = |lane: usize| Location {
+                        let location = || Location {
                             key: key.clone(),
                             hash,
                             versions: Versions::new(),
                             highest_reader: 0,
-                            lane: lane as u8,
-                            lanes: lanes as u8,
                         };
                         // The other lanes first: nobody can reach them
                         // before the first slot is published.
                         for lane in 1..lanes {
-                            *self.lock(LocationId(id.0 + lane as u32)).0 = Some(location(lane));
+                            *self.lock(LocationId(id.0 + lane as u32)).0 = Some(location());
                         }
                         let mut locked = self.lock(id);
-                        *locked.0 = Some(location(0));
+                        *locked.0 = Some(location());
                         (id, locked)
                     }
                 };
@@ -482,17 +504,15 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         slots: usize,
     ) -> Result<LocationId, MemoryFull> {
         // Fits in u32: the arena's length does.
-        let in_arena = |start: usize| {
-            if start + slots <= self.arena.len() {
-                Ok(LocationId(start as u32))
-            } else {
-                Err(MemoryFull)
-            }
-        };
         if reservation.table != self.identity() {
             // Another table's slots: using them would hand out slots this
             // table gave someone else.
-            return in_arena(self.claim(slots)?);
+            let start = self.claim(slots)?;
+            return if start + slots <= self.arena.len() {
+                Ok(LocationId(start as u32))
+            } else {
+                Err(MemoryFull)
+            };
         }
         if ((reservation.end - reservation.next) as usize) < slots {
             let batch = RESERVATION_BATCH.max(slots);
@@ -500,11 +520,11 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
             // The last batch may be cut short by the arena's end.
             reservation.next = start as u32;
             reservation.end = (start + batch).min(self.arena.len()) as u32;
+            if ((reservation.end - reservation.next) as usize) < slots {
+                return Err(MemoryFull);
+            }
         }
-        let id = in_arena(reservation.next as usize)?;
-        if ((reservation.end - reservation.next) as usize) < slots {
-            return Err(MemoryFull);
-        }
+        let id = LocationId(reservation.next);
         reservation.next += slots as u32;
         Ok(id)
     }

@@ -266,19 +266,18 @@ impl<K: Key, V: Value> MvMemory<K, V> {
                 WriteOp::Value(value) => EntryData::Value(value),
                 WriteOp::Delta(delta) => EntryData::Delta(delta.into()),
             };
+            let also_read = reads.iter().any(|read| read.key == key);
             let mut read_above = false;
             if let Some(location) = locked.get() {
                 location.versions.insert(txn_idx, incarnation, data);
                 read_above = location.read_above(txn_idx);
-                if group.is_none() && reads.iter().any(|read| read.key == key) {
+                if also_read && group.is_none() {
                     location.note_reader(txn_idx);
                 }
             }
             drop(locked);
-            if let Some(group) = group {
-                if reads.iter().any(|read| read.key == key) {
-                    self.note_group_reader(group, txn_idx);
-                }
+            if let (true, Some(group)) = (also_read, group) {
+                self.note_group_reader(group, txn_idx);
             }
             written.push((key, id, read_above));
         }
@@ -435,9 +434,11 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         if let Some(group) = self.locations.group_containing(id) {
             let locked = self.locations.lock_lanes::<LANES>(group);
             let lookup = Below::lanes(self.locations.lanes(&locked), txn_idx).lookup(base);
-            // Every lane of a group has the key.
-            return still_has_origin(lookup, origin)
-                .map_or_else(|| Locations::key_of(&locked[0]).map_or(Ok(false), Err), Ok);
+            return match still_has_origin(lookup, origin) {
+                Some(valid) => Ok(valid),
+                // Every lane of a group has the key.
+                None => Locations::key_of(&locked[0]).map_or(Ok(false), Err),
+            };
         }
         let mut locked = self.locations.lock(id);
         let Some(location) = locked.get() else {
