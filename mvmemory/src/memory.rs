@@ -726,6 +726,8 @@ mod tests {
                 write(memory, txn, 0, &writes(txn, 0));
             }
         }
+        // Otherwise the comparisons below would compare two plain memories.
+        assert!(has_lanes(&laned, 1) && !has_lanes(&plain, 1));
         // An ESTIMATE, a rewrite and a write that moves elsewhere.
         for memory in [&plain, &laned] {
             memory.convert_writes_to_estimates(37);
@@ -764,6 +766,42 @@ mod tests {
             write(memory, 78, 2, &writes(78, 2));
             assert_eq!(memory.validate_read_set(TXNS, base), Ok(false));
         }
+    }
+
+    /// Whether `key`'s location in `memory` is a group of lanes.
+    fn has_lanes(memory: &Memory, key: u32) -> bool {
+        let hot = memory.locations.hot_key(&key, memory.hash(&key));
+        hot.and_then(|hot| memory.locations.find_group(hot))
+            .is_some()
+    }
+
+    #[test]
+    fn a_key_written_by_many_transactions_gets_lanes_in_the_next_block() {
+        let mut memory = Memory::new(HOT_TXNS);
+        const HOT_TXNS: usize = 64;
+        for txn in 0..HOT_TXNS {
+            // Key 1 by every transaction, key 2 by one less than needed.
+            let key_2 = (txn + 1 < HOT_TXNS).then_some((2, WriteOp::Delta(1)));
+            let writes: Vec<_> = [(1, WriteOp::Delta(1))].into_iter().chain(key_2).collect();
+            write(&memory, txn, 0, &writes);
+        }
+        assert!(!has_lanes(&memory, 1), "lanes from the next block on");
+        memory.reset(HOT_TXNS);
+        for txn in 0..3 {
+            write(
+                &memory,
+                txn,
+                0,
+                &[(1, WriteOp::Delta(1)), (2, WriteOp::Delta(1))],
+            );
+        }
+        assert!(has_lanes(&memory, 1));
+        assert!(!has_lanes(&memory, 2));
+        // A key hot in one block and not written in the next is not hot
+        // in the one after.
+        memory.reset(HOT_TXNS);
+        write(&memory, 0, 0, &[(1, WriteOp::Delta(1))]);
+        assert!(!has_lanes(&memory, 1));
     }
 
     #[test]
