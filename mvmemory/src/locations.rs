@@ -110,7 +110,7 @@ pub(crate) fn lane_of(txn_idx: crate::TxnIndex) -> usize {
 const HOT_VERSIONS: usize = 64;
 
 /// The most keys a block gives lanes.
-const MAX_HOT: usize = 4;
+pub(crate) const MAX_HOT: usize = 4;
 
 /// A key this block gives lanes, and its group once created.
 #[derive(Debug)]

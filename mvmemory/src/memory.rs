@@ -6,7 +6,9 @@ use parex_sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use parex_sync::Mutex;
 use smallvec::SmallVec;
 
-use crate::locations::{lane_of, LocationId, Locations, Locked, MemoryFull, Reservation, LANES};
+use crate::locations::{
+    lane_of, LocationId, Locations, Locked, MemoryFull, Reservation, LANES, MAX_HOT,
+};
 use crate::read_set::{ReadDescriptor, ReadOrigin};
 use crate::versions::{Below, EntryData, Lookup};
 use crate::{Delta, Incarnation, Key, TxnIndex, Value};
@@ -592,12 +594,15 @@ fn mv_read<V: Value>(lookup: Lookup<'_, V>) -> MvRead<V> {
 /// between the cores at each. Remembering is sound because materialization
 /// runs after every transaction below its end has finished: a location's
 /// last writer below it no longer changes.
-/// A hot key's group is remembered apart, whole (one at a time): its lanes
-/// are consecutive ids, which would fill every slot of the others.
+/// A hot key's group is remembered apart, whole: its lanes are consecutive
+/// ids, which would fill every slot of the others. Every group of the
+/// block has its place (a node block has two, the gas fee and the burned
+/// supply, which every transaction writes: with one place they would evict
+/// each other at every transaction).
 #[derive(Default)]
 struct LastWriters {
     locations: [Option<(LocationId, Option<TxnIndex>)>; 8],
-    group: Option<(LocationId, Option<TxnIndex>)>,
+    groups: [Option<(LocationId, Option<TxnIndex>)>; MAX_HOT],
 }
 
 impl LastWriters {
@@ -608,16 +613,20 @@ impl LastWriters {
     /// Whether `id`'s last writer is known, and is not `txn_idx`.
     #[inline]
     fn known_other_than(&self, id: LocationId, txn_idx: TxnIndex) -> bool {
-        let (first, last) = match (self.locations[Self::slot(id)], self.group) {
-            (Some((known, last)), _) if known == id => (known, last),
-            (_, Some((first, last)))
-                if (first.index()..first.index() + LANES).contains(&id.index()) =>
-            {
-                (first, last)
+        let last = match self.locations[Self::slot(id)] {
+            Some((known, last)) if known == id => last,
+            // Places fill in order: a block without hot keys stops here.
+            _ if self.groups[0].is_none() => return false,
+            _ => {
+                let group = self.groups.iter().flatten().find(|(first, _)| {
+                    (first.index()..first.index() + LANES).contains(&id.index())
+                });
+                match group {
+                    Some(&(_, last)) => last,
+                    None => return false,
+                }
             }
-            _ => return false,
         };
-        let _ = first;
         last != Some(txn_idx)
     }
 
@@ -627,8 +636,12 @@ impl LastWriters {
     fn remember(&mut self, first: LocationId, lanes: usize, last_writer: Option<TxnIndex>) {
         if lanes == 1 {
             self.locations[Self::slot(first)] = Some((first, last_writer));
-        } else {
-            self.group = Some((first, last_writer));
+        } else if let Some(place) = self
+            .groups
+            .iter_mut()
+            .find(|place| place.is_none_or(|(known, _)| known == first))
+        {
+            *place = Some((first, last_writer));
         }
     }
 }
@@ -712,13 +725,20 @@ mod tests {
         // Room for a batch of slots per `write` (each takes a reservation).
         let plain = Memory::new(TXNS * 50);
         let mut laned = Memory::new(TXNS * 50);
+        // Two hot keys, as in a node block (gas fee, burned supply):
+        // materialization remembers both groups' last writers.
         laned.make_hot(1);
+        laned.make_hot(3);
         let writes = |txn: usize, inc: u32| -> Vec<(u32, WriteOp<u64>)> {
             let op = match (txn + inc as usize) % 5 {
                 0 => WriteOp::Value(txn as u64 * 10),
                 _ => WriteOp::Delta(txn as i128 + 1),
             };
-            vec![(1, op), (100 + txn as u32, WriteOp::Value(7))]
+            vec![
+                (1, op),
+                (3, WriteOp::Delta(2)),
+                (100 + txn as u32, WriteOp::Value(7)),
+            ]
         };
         // Out of order, as workers record.
         for txn in (0..TXNS).rev().step_by(2).chain((0..TXNS).step_by(2)) {
@@ -727,7 +747,7 @@ mod tests {
             }
         }
         // Otherwise the comparisons below would compare two plain memories.
-        assert!(has_lanes(&laned, 1) && !has_lanes(&plain, 1));
+        assert!(has_lanes(&laned, 1) && has_lanes(&laned, 3) && !has_lanes(&plain, 1));
         // An ESTIMATE, a rewrite and a write that moves elsewhere.
         for memory in [&plain, &laned] {
             memory.convert_writes_to_estimates(37);
@@ -736,11 +756,13 @@ mod tests {
         }
         for txn in 0..=TXNS {
             for base in [None, Some(&Some(5)), Some(&None)] {
-                assert_eq!(
-                    plain.read(&1, txn, base),
-                    laned.read(&1, txn, base),
-                    "{txn}"
-                );
+                for key in [1, 3] {
+                    assert_eq!(
+                        plain.read(&key, txn, base),
+                        laned.read(&key, txn, base),
+                        "{key} {txn}"
+                    );
+                }
             }
         }
         let base = |key: &u32| Ok::<_, ()>((*key == 1).then_some(5));

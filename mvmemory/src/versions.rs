@@ -197,13 +197,13 @@ impl<'a, V: Value, const LANES: usize> Below<'a, V, LANES> {
 
     /// The versions, highest transaction first.
     fn descending(&self) -> Merge<'a, V, LANES, true> {
-        Merge(self.lanes)
+        Merge::new(self.lanes)
     }
 
     /// The versions of transactions above `after` (all if `None`), lowest
     /// first.
     fn ascending_above(&self, after: Option<TxnIndex>) -> Merge<'a, V, LANES, false> {
-        Merge(self.lanes.map(|lane| match after {
+        Merge::new(self.lanes.map(|lane| match after {
             Some(after) => &lane[lane.partition_point(|entry| entry.txn_idx() <= after)..],
             None => lane,
         }))
@@ -217,33 +217,46 @@ impl<'a, V: Value, const LANES: usize> Below<'a, V, LANES> {
     /// What a transaction above these versions reads. `base` is the base
     /// storage's value when the caller has it (needed only under deltas).
     pub(crate) fn lookup(&self, base: Option<&Option<V>>) -> Lookup<'a, V> {
-        // Walk down to the highest full value, through deltas.
-        let mut saw_delta = false;
-        for entry in self.descending() {
-            if entry.estimate() {
-                return Lookup::Dependency(entry.txn_idx());
-            }
-            match &entry.data {
-                EntryData::Value(value) if !saw_delta => {
-                    return Lookup::Version {
-                        txn_idx: entry.txn_idx(),
-                        incarnation: entry.incarnation(),
-                        value,
-                    };
+        // The highest version that is a full value or an ESTIMATE: every
+        // version above it is a delta. Each lane is searched on its own, a
+        // plain slice walk: a hot location holds thousands of deltas, all
+        // walked while its lanes are locked. The entry comes with its
+        // value, `None` for an ESTIMATE.
+        let mut top: Option<(&'a Entry<V>, Option<&'a V>)> = None;
+        for lane in self.lanes {
+            let found = lane.iter().rev().find_map(|entry| match &entry.data {
+                _ if entry.estimate() => Some((entry, None)),
+                EntryData::Value(value) => Some((entry, Some(value))),
+                EntryData::Delta(_) => None,
+            });
+            if let Some(found) = found {
+                if top.is_none_or(|(top, _)| found.0.txn_idx() > top.txn_idx()) {
+                    top = Some(found);
                 }
-                EntryData::Value(value) => {
-                    let above = self.ascending_above(Some(entry.txn_idx()));
-                    return Lookup::Resolved(apply_deltas(Some(value.clone()), above).0);
-                }
-                EntryData::Delta(_) => saw_delta = true,
             }
         }
-        match (saw_delta, base) {
-            (false, _) => Lookup::Storage,
-            (true, None) => Lookup::NeedsBase,
-            (true, Some(base)) => {
-                Lookup::Resolved(apply_deltas(base.clone(), self.ascending_above(None)).0)
+        let after = top.map(|(entry, _)| entry.txn_idx());
+        let deltas_above = self.lanes.iter().any(|lane| {
+            lane.last()
+                .is_some_and(|last| after.is_none_or(|after| last.txn_idx() > after))
+        });
+        match top {
+            Some((entry, None)) => Lookup::Dependency(entry.txn_idx()),
+            Some((_, Some(value))) if deltas_above => {
+                Lookup::Resolved(apply_deltas(Some(value.clone()), self.ascending_above(after)).0)
             }
+            Some((entry, Some(value))) => Lookup::Version {
+                txn_idx: entry.txn_idx(),
+                incarnation: entry.incarnation(),
+                value,
+            },
+            None => match (deltas_above, base) {
+                (false, _) => Lookup::Storage,
+                (true, None) => Lookup::NeedsBase,
+                (true, Some(base)) => {
+                    Lookup::Resolved(apply_deltas(base.clone(), self.ascending_above(None)).0)
+                }
+            },
         }
     }
 
@@ -285,10 +298,69 @@ impl<'a, V: Value, const LANES: usize> Below<'a, V, LANES> {
 }
 
 /// The versions of several lanes in transaction order: highest first when
-/// `DESCENDING`, else lowest first. Each step looks at every lane's next
-/// version, so it costs a few comparisons for a few lanes, and nothing
-/// more for one.
-struct Merge<'a, V, const LANES: usize, const DESCENDING: bool>([&'a [Entry<V>]; LANES]);
+/// `DESCENDING`, else lowest first.
+///
+/// A lane holds whole runs of consecutive transactions (see `lane_of` in
+/// `locations.rs`), so the merge gallops: once it has found the lane with
+/// the next version, it keeps taking that lane's versions, comparing each
+/// with one number only, until the lane reaches the next version of
+/// another lane (its `bound`), and only then looks at every lane again.
+/// Walking a hot location's thousands of deltas (a read of a fee
+/// accumulator) then costs about what walking one list does, while every
+/// lane's lock is held. With one lane it is a slice walk.
+struct Merge<'a, V, const LANES: usize, const DESCENDING: bool> {
+    lanes: [&'a [Entry<V>]; LANES],
+    /// The lane being taken from; `LANES` before the first look at all
+    /// lanes.
+    current: usize,
+    /// The next version of the other lanes, in walk order (`None`: they
+    /// have none): `current` may go on up to it.
+    bound: Option<TxnIndex>,
+}
+
+impl<'a, V, const LANES: usize, const DESCENDING: bool> Merge<'a, V, LANES, DESCENDING> {
+    fn new(lanes: [&'a [Entry<V>]; LANES]) -> Self {
+        Self {
+            lanes,
+            current: LANES,
+            bound: None,
+        }
+    }
+
+    /// Whether `a` comes before `b` in walk order.
+    #[inline]
+    fn before(a: TxnIndex, b: TxnIndex) -> bool {
+        if DESCENDING {
+            a > b
+        } else {
+            a < b
+        }
+    }
+
+    /// The next version of `lane`, without taking it.
+    #[inline]
+    fn head(&self, lane: usize) -> Option<&'a Entry<V>> {
+        let entries: &'a [Entry<V>] = self.lanes.get(lane)?;
+        if DESCENDING {
+            entries.last()
+        } else {
+            entries.first()
+        }
+    }
+
+    /// Takes the next version of `lane`.
+    #[inline]
+    fn take(&mut self, lane: usize) -> Option<&'a Entry<V>> {
+        let entries: &'a [Entry<V>] = self.lanes[lane];
+        let (entry, rest) = if DESCENDING {
+            entries.split_last()?
+        } else {
+            entries.split_first()?
+        };
+        self.lanes[lane] = rest;
+        Some(entry)
+    }
+}
 
 impl<'a, V, const LANES: usize, const DESCENDING: bool> Iterator
     for Merge<'a, V, LANES, DESCENDING>
@@ -298,44 +370,41 @@ impl<'a, V, const LANES: usize, const DESCENDING: bool> Iterator
     #[inline]
     fn next(&mut self) -> Option<&'a Entry<V>> {
         if LANES == 1 {
-            // One lane: a slice walk.
-            let (entry, rest) = if DESCENDING {
-                self.0[0].split_last()?
-            } else {
-                self.0[0].split_first()?
-            };
-            self.0[0] = rest;
-            return Some(entry);
+            return self.take(0);
         }
+        if let Some(entry) = self.head(self.current) {
+            if self
+                .bound
+                .is_none_or(|bound| Self::before(entry.txn_idx(), bound))
+            {
+                return self.take(self.current);
+            }
+        }
+        // The current lane is used up or has reached another lane's next
+        // version: find the lane with the next version, and the version
+        // after it among the others. Lanes never share a transaction.
         let mut best: Option<(usize, TxnIndex)> = None;
-        for (lane, entries) in self.0.iter().enumerate() {
-            let next = if DESCENDING {
-                entries.last()
-            } else {
-                entries.first()
+        let mut second: Option<TxnIndex> = None;
+        for lane in 0..LANES {
+            let Some(txn_idx) = self.head(lane).map(Entry::txn_idx) else {
+                continue;
             };
-            if let Some(entry) = next {
-                let better = best.is_none_or(|(_, txn_idx)| {
-                    if DESCENDING {
-                        entry.txn_idx() > txn_idx
-                    } else {
-                        entry.txn_idx() < txn_idx
+            match best {
+                Some((_, first)) if !Self::before(txn_idx, first) => {
+                    if second.is_none_or(|second| Self::before(txn_idx, second)) {
+                        second = Some(txn_idx);
                     }
-                });
-                if better {
-                    best = Some((lane, entry.txn_idx()));
+                }
+                _ => {
+                    second = best.map(|(_, first)| first);
+                    best = Some((lane, txn_idx));
                 }
             }
         }
         let (lane, _) = best?;
-        let entries = self.0[lane];
-        let (entry, rest) = if DESCENDING {
-            entries.split_last()?
-        } else {
-            entries.split_first()?
-        };
-        self.0[lane] = rest;
-        Some(entry)
+        self.current = lane;
+        self.bound = second;
+        self.take(lane)
     }
 }
 
@@ -358,4 +427,48 @@ fn apply_deltas<'a, V: Value + 'a>(
         }
     }
     (current, first_overflow)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn versions(txns: &[TxnIndex]) -> Versions<u64> {
+        let mut versions = Versions::new();
+        for &txn_idx in txns {
+            versions.insert(txn_idx, 0, EntryData::Value(txn_idx as u64));
+        }
+        versions
+    }
+
+    proptest! {
+        /// Whatever way the transactions are spread over the lanes (runs,
+        /// scattered, some lanes empty), the merge walks every version once,
+        /// in transaction order both ways, from any starting point.
+        #[test]
+        fn the_merge_of_lanes_is_the_sorted_list_of_their_versions(
+            lane_of in prop::collection::vec(0..4usize, 0..200),
+            after in prop::option::of(0..200usize),
+        ) {
+            let mut lanes: [Vec<TxnIndex>; 4] = Default::default();
+            for (txn_idx, &lane) in lane_of.iter().enumerate() {
+                lanes[lane].push(txn_idx);
+            }
+            let lanes = lanes.map(|txns| versions(&txns));
+            let below = Below::lanes([&lanes[0], &lanes[1], &lanes[2], &lanes[3]], usize::MAX);
+            let all: Vec<TxnIndex> = (0..lane_of.len()).collect();
+            let descending: Vec<TxnIndex> = below.descending().map(Entry::txn_idx).collect();
+            prop_assert_eq!(descending, all.iter().rev().copied().collect::<Vec<_>>());
+            let ascending: Vec<TxnIndex> =
+                below.ascending_above(after).map(Entry::txn_idx).collect();
+            let expected: Vec<TxnIndex> = all
+                .iter()
+                .copied()
+                .filter(|&txn_idx| after.is_none_or(|after| txn_idx > after))
+                .collect();
+            prop_assert_eq!(ascending, expected);
+        }
+    }
 }
