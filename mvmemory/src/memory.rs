@@ -716,6 +716,42 @@ mod tests {
         );
     }
 
+    /// Clearing must empty the index, by bucket or whole: stale buckets
+    /// would pile up block after block until no probe found room. Dense
+    /// blocks (3 new locations per transaction: 768 of 2,048 buckets) take
+    /// the whole-index path, sparse ones (8 locations in one reservation of
+    /// 32 slots) the per-bucket one.
+    #[test]
+    fn a_memory_reused_for_block_after_block_of_new_keys_is_emptied_each_time() {
+        const TXNS: usize = 256;
+        let mut memory = Memory::new(TXNS);
+        for (block, keys_per_txn) in
+            (0..20).map(|block| (block, if block % 2 == 0 { 3 } else { 0 }))
+        {
+            let first = block as u32 * 1_000;
+            // One worker's reservation for the whole block, as in the engine.
+            let mut reservation = memory.reservation();
+            for txn in 0..TXNS {
+                let keys = match keys_per_txn {
+                    0 if txn < 8 => vec![first + txn as u32],
+                    0 => vec![],
+                    n => (0..n).map(|k| first + (txn * n + k) as u32).collect(),
+                };
+                let writes = keys.into_iter().map(|key| (key, WriteOp::Value(1)));
+                memory
+                    .record(txn, 0, &mut Vec::new(), writes, &mut reservation)
+                    .unwrap();
+            }
+            assert_eq!(
+                memory.read(&first, TXNS, None),
+                MvRead::Value(Some(1), ReadOrigin::Version(0, 0))
+            );
+            memory.reset(TXNS);
+            assert!(memory.locations.index_is_empty(), "block {block}");
+            assert_eq!(memory.read(&first, TXNS, None), MvRead::Storage);
+        }
+    }
+
     /// A hot key's lanes must read, validate and materialize exactly like
     /// one list of versions: the same operations on a memory that gives
     /// key 1 lanes and on one that does not, compared.
