@@ -261,7 +261,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         // Each written location (for a hot key, this transaction's lane of
         // its group), and whether a transaction above had recorded a read
         // of it when this version went in.
-        let mut written = SmallVec::<[(K, LocationId, bool); 4]>::new();
+        let mut written = SmallVec::<[(K, LocationId, bool); 6]>::new();
         for (key, op) in writes {
             let (id, mut locked, group) = self.locate(&key, txn_idx, reservation)?;
             let data = match op {
@@ -309,7 +309,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             };
             record.reads.push((id, read.origin));
         }
-        let mut next: SmallVec<[(LocationId, bool); 4]> = written
+        let mut next: SmallVec<[(LocationId, bool); 6]> = written
             .into_iter()
             .map(|(_, id, read_above)| (id, read_above))
             .collect();
@@ -331,7 +331,10 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         for old in previous {
             self.remove_version(old, txn_idx);
         }
-        record.writes = next.into_iter().map(|(id, _)| id).collect();
+        // In place: a write list that outgrew its inline room keeps its
+        // allocation from incarnation to incarnation and block to block.
+        record.writes.clear();
+        record.writes.extend(next.into_iter().map(|(id, _)| id));
         Ok(wrote_new_location)
     }
 
