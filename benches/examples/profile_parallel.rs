@@ -2,6 +2,7 @@
 //! `cargo run --release -p parex-benches --example profile_parallel -- WORKLOAD TXS ACCOUNTS THREADS RUNS [SEED]`
 //! (THREADS 0: the sequential executor). Prints the median time.
 
+use std::io::Write;
 use std::time::Instant;
 
 use parex_benches::{harness, workload};
@@ -20,6 +21,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads: usize = arg(3, "2").parse()?;
     let runs: usize = arg(4, "1000").parse()?;
     let seed: u64 = arg(5, "7").parse()?;
+    if runs == 0 {
+        return Err("RUNS must be at least 1".into());
+    }
     let block = workload::block(workload, txns, accounts, seed);
     let vm = workload::BenchVm;
     let parallel = harness::comparison_executor(threads.max(1), None)?;
@@ -36,13 +40,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         last_stats = Some(output.stats);
     }
     times.sort_unstable();
-    println!(
+    let mut out = std::io::stdout().lock();
+    let written = writeln!(
+        out,
         "{workload} {txns} txs, {threads} threads: median {:.3} ms, min {:.3} ms",
         times[runs / 2].as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3
-    );
-    if let Some(stats) = last_stats {
-        println!("last run: {stats:?}");
+    )
+    .and_then(|()| match last_stats {
+        Some(stats) => writeln!(out, "last run: {stats:?}"),
+        None => Ok(()),
+    });
+    match written {
+        // A reader that wanted only the first line (`| head -1`).
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => Ok(written?),
     }
-    Ok(())
 }
