@@ -843,21 +843,29 @@ mod tests {
         for txn in 0..HOT_TXNS {
             // Key 1 by every transaction, key 2 by one less than needed.
             let key_2 = (txn + 1 < HOT_TXNS).then_some((2, WriteOp::Delta(1)));
-            let writes: Vec<_> = [(1, WriteOp::Delta(1))].into_iter().chain(key_2).collect();
+            // Keys 3 and 4 by every transaction, three quarters of them
+            // (48) blind deltas for key 3, one fewer for key 4: the rest
+            // set values, as writers that read the key first do.
+            let op = |deltas: usize| match txn < deltas {
+                true => WriteOp::Delta(1),
+                false => WriteOp::Value(7),
+            };
+            let writes: Vec<_> = [(1, WriteOp::Delta(1)), (3, op(48)), (4, op(47))]
+                .into_iter()
+                .chain(key_2)
+                .collect();
             write(&memory, txn, 0, &writes);
         }
         assert!(!has_lanes(&memory, 1), "lanes from the next block on");
         memory.reset(HOT_TXNS);
         for txn in 0..3 {
-            write(
-                &memory,
-                txn,
-                0,
-                &[(1, WriteOp::Delta(1)), (2, WriteOp::Delta(1))],
-            );
+            let writes = [1, 2, 3, 4].map(|key| (key, WriteOp::Delta(1)));
+            write(&memory, txn, 0, &writes);
         }
         assert!(has_lanes(&memory, 1));
         assert!(!has_lanes(&memory, 2));
+        assert!(has_lanes(&memory, 3));
+        assert!(!has_lanes(&memory, 4), "mostly read-modify-write");
         // A key hot in one block and not written in the next is not hot
         // in the one after.
         memory.reset(HOT_TXNS);

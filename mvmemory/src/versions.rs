@@ -176,6 +176,14 @@ impl<V: Value> Versions<V> {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// The number of versions that are deltas.
+    pub(crate) fn deltas(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|entry| matches!(entry.data, EntryData::Delta(_)))
+            .count()
+    }
 }
 
 /// The versions of one location below some transaction, read as one list
