@@ -216,16 +216,6 @@ const MAX_PROBE: usize = 1 << 10;
 /// index instead of each used bucket (see `Locations::clear`).
 const WHOLE_INDEX_RATIO: usize = 16;
 
-/// Whether at least [`HOT_DELTA_QUARTERS`] of the versions of a location
-/// (estimated from its first lane, for a group of `lanes`) are deltas.
-/// Apart and cold: only a few locations per block get here, and inlined
-/// into `Locations::clear` it slowed the loop over every location down.
-#[cold]
-#[inline(never)]
-fn mostly_deltas<V: crate::Value>(versions: &Versions<V>, lanes: usize) -> bool {
-    versions.deltas() * lanes * 4 >= versions.len() * lanes * HOT_DELTA_QUARTERS
-}
-
 fn tag(hash: u64) -> u64 {
     hash >> 32
 }
@@ -293,9 +283,11 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
                 };
                 // A group's lanes hold about as many versions each.
                 let versions = location.versions.len() * lanes;
+                // For a group, the first lane's share stands for all.
                 if versions >= HOT_VERSIONS
                     && hot.len() < MAX_HOT
-                    && mostly_deltas(&location.versions, lanes)
+                    && location.versions.deltas() * 4
+                        >= location.versions.len() * HOT_DELTA_QUARTERS
                 {
                     hot.push(HotKey {
                         key: location.key.clone(),
