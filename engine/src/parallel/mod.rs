@@ -6,7 +6,8 @@ mod view;
 
 use std::any::Any;
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 pub use block::{BlockBuffers, ParallelBlock};
@@ -138,16 +139,59 @@ impl Executor for ParallelExecutor {
                     .ok()
             })
             .map_or_else(|| BlockBuffers::new(txns.len()), |buffers| *buffers);
-        let block = ParallelBlock::with_buffers(vm, txns, storage, buffers)
-            .with_workers(workers)
-            .with_contention_fallback(self.contention_fallback);
-        pool.run(workers, &|_| block.run_worker());
+        // The helpers are woken before the buffers are reset, not after:
+        // waking one takes tens of microseconds, which the reset (on the
+        // caller) now covers instead of the block's first transactions.
+        // A helper that wakes first waits for the block to be published.
+        let staged = Mutex::new(Some(buffers));
+        let published = OnceLock::new();
+        let abandoned = AtomicBool::new(false);
+        pool.run(workers, &|worker| {
+            if worker == 0 {
+                // Set if the reset unwinds: waiting helpers give up.
+                let unpublished = SetOnDrop(&abandoned);
+                let buffers = staged.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some(buffers) = buffers {
+                    let block = ParallelBlock::with_buffers(vm, txns, storage, buffers)
+                        .with_workers(workers)
+                        .with_contention_fallback(self.contention_fallback);
+                    let _ = published.set(block);
+                }
+                std::mem::forget(unpublished);
+            } else {
+                // `std`'s spin and yield, as in the pool: not the facade's
+                // backoff, which under loom yields to loom's scheduler.
+                while published.get().is_none() {
+                    if abandoned.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::hint::spin_loop();
+                    std::thread::yield_now();
+                }
+            }
+            if let Some(block) = published.get() {
+                block.run_worker();
+            }
+        });
         drop(pool);
+        let block = published
+            .into_inner()
+            .ok_or_else(|| BlockError::Internal("the block was never set up".to_owned()))?;
         let (output, buffers) = block.finish_recycling();
         *self.buffers.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(buffers));
         let mut output = output?;
         output.stats.workers = workers;
         output.stats.wall_time = started.elapsed();
         Ok(output)
+    }
+}
+
+/// Sets its flag when dropped: forgotten once the guarded work is done,
+/// so it sets the flag only when that work unwinds.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
 }
