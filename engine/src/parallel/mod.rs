@@ -148,8 +148,9 @@ impl Executor for ParallelExecutor {
         let abandoned = AtomicBool::new(false);
         pool.run(workers, &|worker| {
             if worker == 0 {
-                // Set if the reset unwinds: waiting helpers give up.
-                let unpublished = SetOnDrop(&abandoned);
+                // Waiting helpers give up if no block comes (the reset
+                // unwound).
+                let _give_up = GiveUpUnlessPublished(&published, &abandoned);
                 let buffers = staged.lock().unwrap_or_else(PoisonError::into_inner).take();
                 if let Some(buffers) = buffers {
                     let block = ParallelBlock::with_buffers(vm, txns, storage, buffers)
@@ -157,7 +158,6 @@ impl Executor for ParallelExecutor {
                         .with_contention_fallback(self.contention_fallback);
                     let _ = published.set(block);
                 }
-                std::mem::forget(unpublished);
             } else {
                 // `std`'s spin and yield, as in the pool: not the facade's
                 // backoff, which under loom yields to loom's scheduler.
@@ -186,12 +186,14 @@ impl Executor for ParallelExecutor {
     }
 }
 
-/// Sets its flag when dropped: forgotten once the guarded work is done,
-/// so it sets the flag only when that work unwinds.
-struct SetOnDrop<'a>(&'a AtomicBool);
+/// Sets its flag when dropped with nothing published in its cell: the
+/// helpers that wait for the cell then stop waiting.
+struct GiveUpUnlessPublished<'a, T>(&'a OnceLock<T>, &'a AtomicBool);
 
-impl Drop for SetOnDrop<'_> {
+impl<T> Drop for GiveUpUnlessPublished<'_, T> {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
+        if self.0.get().is_none() {
+            self.1.store(true, Ordering::Release);
+        }
     }
 }
