@@ -162,7 +162,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
         }
         println!("{label}, {threads} threads, Block-STM on every block:");
         print!("{}", table(&rows));
-        match recommend(&rows) {
+        match recommend(&SIZES, &rows) {
             Some(txs) => {
                 println!("  parallel execution pays from {txs} transactions:");
                 println!("  min_txs_for_parallel = {txs}");
