@@ -273,13 +273,9 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             if let Some(location) = locked.get() {
                 location.versions.insert(txn_idx, incarnation, data);
                 read_above = location.read_above(txn_idx);
-                if also_read && group.is_none() {
-                    location.note_reader(txn_idx);
-                }
             }
-            drop(locked);
-            if let (true, Some(group)) = (also_read, group) {
-                self.note_group_reader(group, txn_idx);
+            if also_read {
+                self.note_reader(locked, group, txn_idx);
             }
             written.push((key, id, read_above));
         }
@@ -292,18 +288,8 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             let id = match written.iter().find(|(key, ..)| *key == read.key) {
                 Some(&(_, id, _)) => id,
                 None => {
-                    let (id, mut locked, group) = self.locate(&read.key, txn_idx, reservation)?;
-                    match group {
-                        None => {
-                            if let Some(location) = locked.get() {
-                                location.note_reader(txn_idx);
-                            }
-                        }
-                        Some(group) => {
-                            drop(locked);
-                            self.note_group_reader(group, txn_idx);
-                        }
-                    }
+                    let (id, locked, group) = self.locate(&read.key, txn_idx, reservation)?;
+                    self.note_reader(locked, group, txn_idx);
                     id
                 }
             };
@@ -366,9 +352,23 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         })
     }
 
-    /// Notes a reader of a hot key in every lane of its group: a first
-    /// write in any lane must see it.
-    fn note_group_reader(&self, group: LocationId, txn_idx: TxnIndex) {
+    /// Notes `txn_idx` as a reader of the location `locate` returned: in
+    /// the locked location itself, or, for a hot key, in every lane of its
+    /// group (a first write in any lane must see it), one lock at a time.
+    #[inline(always)]
+    fn note_reader(
+        &self,
+        mut locked: Locked<'_, K, V>,
+        group: Option<LocationId>,
+        txn_idx: TxnIndex,
+    ) {
+        let Some(group) = group else {
+            if let Some(location) = locked.get() {
+                location.note_reader(txn_idx);
+            }
+            return;
+        };
+        drop(locked);
         for lane in 0..LANES {
             if let Some(location) = self
                 .locations

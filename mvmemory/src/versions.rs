@@ -203,23 +203,27 @@ impl<'a, V: Value, const LANES: usize> Below<'a, V, LANES> {
         }
     }
 
-    /// The versions, highest transaction first.
-    fn descending(&self) -> Merge<'a, V, LANES, true> {
-        Merge::new(self.lanes)
-    }
-
     /// The versions of transactions above `after` (all if `None`), lowest
     /// first.
-    fn ascending_above(&self, after: Option<TxnIndex>) -> Merge<'a, V, LANES, false> {
+    fn ascending_above(&self, after: Option<TxnIndex>) -> Merge<'a, V, LANES> {
         Merge::new(self.lanes.map(|lane| match after {
             Some(after) => &lane[lane.partition_point(|entry| entry.txn_idx() <= after)..],
             None => lane,
         }))
     }
 
-    /// The highest transaction with a version.
+    /// The highest transaction with a version: the highest of the lanes'
+    /// last versions.
     pub(crate) fn last_writer(&self) -> Option<TxnIndex> {
-        self.descending().next().map(Entry::txn_idx)
+        let mut last: Option<TxnIndex> = None;
+        for lane in self.lanes {
+            if let Some(entry) = lane.last() {
+                if last.is_none_or(|last| entry.txn_idx() > last) {
+                    last = Some(entry.txn_idx());
+                }
+            }
+        }
+        last
     }
 
     /// What a transaction above these versions reads. `base` is the base
@@ -305,8 +309,7 @@ impl<'a, V: Value, const LANES: usize> Below<'a, V, LANES> {
     }
 }
 
-/// The versions of several lanes in transaction order: highest first when
-/// `DESCENDING`, else lowest first.
+/// The versions of several lanes in transaction order, lowest first.
 ///
 /// A lane holds whole runs of consecutive transactions (see `lane_of` in
 /// `locations.rs`), so the merge gallops: once it has found the lane with
@@ -316,17 +319,17 @@ impl<'a, V: Value, const LANES: usize> Below<'a, V, LANES> {
 /// Walking a hot location's thousands of deltas (a read of a fee
 /// accumulator) then costs about what walking one list does, while every
 /// lane's lock is held. With one lane it is a slice walk.
-struct Merge<'a, V, const LANES: usize, const DESCENDING: bool> {
+struct Merge<'a, V, const LANES: usize> {
     lanes: [&'a [Entry<V>]; LANES],
     /// The lane being taken from; `LANES` before the first look at all
     /// lanes.
     current: usize,
-    /// The next version of the other lanes, in walk order (`None`: they
-    /// have none): `current` may go on up to it.
+    /// The next version of the other lanes (`None`: they have none):
+    /// `current` may go on below it.
     bound: Option<TxnIndex>,
 }
 
-impl<'a, V, const LANES: usize, const DESCENDING: bool> Merge<'a, V, LANES, DESCENDING> {
+impl<'a, V, const LANES: usize> Merge<'a, V, LANES> {
     fn new(lanes: [&'a [Entry<V>]; LANES]) -> Self {
         Self {
             lanes,
@@ -335,44 +338,16 @@ impl<'a, V, const LANES: usize, const DESCENDING: bool> Merge<'a, V, LANES, DESC
         }
     }
 
-    /// Whether `a` comes before `b` in walk order.
-    #[inline]
-    fn before(a: TxnIndex, b: TxnIndex) -> bool {
-        if DESCENDING {
-            a > b
-        } else {
-            a < b
-        }
-    }
-
-    /// The next version of `lane`, without taking it.
-    #[inline]
-    fn head(&self, lane: usize) -> Option<&'a Entry<V>> {
-        let entries: &'a [Entry<V>] = self.lanes.get(lane)?;
-        if DESCENDING {
-            entries.last()
-        } else {
-            entries.first()
-        }
-    }
-
     /// Takes the next version of `lane`.
     #[inline]
     fn take(&mut self, lane: usize) -> Option<&'a Entry<V>> {
-        let entries: &'a [Entry<V>] = self.lanes[lane];
-        let (entry, rest) = if DESCENDING {
-            entries.split_last()?
-        } else {
-            entries.split_first()?
-        };
+        let (entry, rest) = self.lanes[lane].split_first()?;
         self.lanes[lane] = rest;
         Some(entry)
     }
 }
 
-impl<'a, V, const LANES: usize, const DESCENDING: bool> Iterator
-    for Merge<'a, V, LANES, DESCENDING>
-{
+impl<'a, V, const LANES: usize> Iterator for Merge<'a, V, LANES> {
     type Item = &'a Entry<V>;
 
     #[inline]
@@ -380,11 +355,9 @@ impl<'a, V, const LANES: usize, const DESCENDING: bool> Iterator
         if LANES == 1 {
             return self.take(0);
         }
-        if let Some(entry) = self.head(self.current) {
-            if self
-                .bound
-                .is_none_or(|bound| Self::before(entry.txn_idx(), bound))
-            {
+        let head = self.lanes.get(self.current).and_then(|lane| lane.first());
+        if let Some(entry) = head {
+            if self.bound.is_none_or(|bound| entry.txn_idx() < bound) {
                 return self.take(self.current);
             }
         }
@@ -393,13 +366,13 @@ impl<'a, V, const LANES: usize, const DESCENDING: bool> Iterator
         // after it among the others. Lanes never share a transaction.
         let mut best: Option<(usize, TxnIndex)> = None;
         let mut second: Option<TxnIndex> = None;
-        for lane in 0..LANES {
-            let Some(txn_idx) = self.head(lane).map(Entry::txn_idx) else {
+        for (lane, entries) in self.lanes.iter().enumerate() {
+            let Some(txn_idx) = entries.first().map(Entry::txn_idx) else {
                 continue;
             };
             match best {
-                Some((_, first)) if !Self::before(txn_idx, first) => {
-                    if second.is_none_or(|second| Self::before(txn_idx, second)) {
+                Some((_, first)) if txn_idx > first => {
+                    if second.is_none_or(|second| txn_idx < second) {
                         second = Some(txn_idx);
                     }
                 }
@@ -454,7 +427,8 @@ mod tests {
     proptest! {
         /// Whatever way the transactions are spread over the lanes (runs,
         /// scattered, some lanes empty), the merge walks every version once,
-        /// in transaction order both ways, from any starting point.
+        /// in transaction order, from any starting point, and the last
+        /// writer is the highest of all.
         #[test]
         fn the_merge_of_lanes_is_the_sorted_list_of_their_versions(
             lane_of in prop::collection::vec(0..4usize, 0..200),
@@ -467,8 +441,7 @@ mod tests {
             let lanes = lanes.map(|txns| versions(&txns));
             let below = Below::lanes([&lanes[0], &lanes[1], &lanes[2], &lanes[3]], usize::MAX);
             let all: Vec<TxnIndex> = (0..lane_of.len()).collect();
-            let descending: Vec<TxnIndex> = below.descending().map(Entry::txn_idx).collect();
-            prop_assert_eq!(descending, all.iter().rev().copied().collect::<Vec<_>>());
+            prop_assert_eq!(below.last_writer(), all.last().copied());
             let ascending: Vec<TxnIndex> =
                 below.ascending_above(after).map(Entry::txn_idx).collect();
             let expected: Vec<TxnIndex> = all

@@ -173,6 +173,7 @@ where
         mut buffers: BlockBuffers<VM::Key, VM::Value, VM::Output>,
     ) -> Self {
         buffers.reset(txns.len());
+        let chunk = txns_per_chunk(txns.len());
         let BlockBuffers {
             memory,
             scheduler,
@@ -193,8 +194,8 @@ where
             memory_full: AtomicBool::new(false),
             contention_fallback: true,
             next_chunk: CachePadded::new(AtomicUsize::new(0)),
-            txns_per_chunk: txns_per_chunk(txns.len()),
-            chunks: (0..txns.len().div_ceil(txns_per_chunk(txns.len())))
+            txns_per_chunk: chunk,
+            chunks: (0..txns.len().div_ceil(chunk))
                 .map(|_| Mutex::new(None))
                 .collect(),
         }
