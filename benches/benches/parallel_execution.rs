@@ -33,12 +33,13 @@ fn bench_pair(
     label: impl Fn(Workload, usize, usize) -> String,
 ) {
     let mut group = c.benchmark_group(group_name);
+    let sequential = SequentialExecutor::new();
     for &(workload, txns, accounts) in cases {
         let block = block(workload, txns, accounts, 42);
         let id = label(workload, txns, accounts);
         group.throughput(Throughput::Elements(txns as u64));
         group.bench_with_input(BenchmarkId::new("sequential", &id), &block, |b, block| {
-            b.iter(|| SequentialExecutor.execute(&BenchVm, &block.txns, &block.genesis))
+            b.iter(|| sequential.execute(&BenchVm, &block.txns, &block.genesis))
         });
         group.bench_with_input(BenchmarkId::new("parallel", &id), &block, |b, block| {
             b.iter(|| parallel.execute(&BenchVm, &block.txns, &block.genesis))

@@ -27,12 +27,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let block = workload::block(workload, txns, accounts, seed);
     let vm = workload::BenchVm;
     let parallel = harness::comparison_executor(threads.max(1), None)?;
+    let sequential = SequentialExecutor::new();
     let mut times = Vec::with_capacity(runs);
     let mut last_stats = None;
     for _ in 0..runs {
         let started = Instant::now();
         let output = if threads == 0 {
-            SequentialExecutor.execute(&vm, &block.txns, &block.genesis)?
+            sequential.execute(&vm, &block.txns, &block.genesis)?
         } else {
             parallel.execute(&vm, &block.txns, &block.genesis)?
         };

@@ -82,14 +82,17 @@ where
     S: BaseStorage<VM::Key, VM::Value>,
 {
     let runs = runs.max(1);
-    let reference = SequentialExecutor.execute(vm, txns, storage)?;
+    // One sequential executor for every run, as the parallel one: both
+    // reuse their tables from block to block, as in a node.
+    let sequential = SequentialExecutor::new();
+    let reference = sequential.execute(vm, txns, storage)?;
     let mut seq_times = Vec::with_capacity(runs);
     let mut par_times = Vec::with_capacity(runs);
     let (mut reexecutions, mut validation_failures, mut dependency_waits) = (0u64, 0u64, 0u64);
     let mut outputs_equal = true;
     for _ in 0..runs {
         let started = Instant::now();
-        let output = SequentialExecutor.execute(vm, txns, storage)?;
+        let output = sequential.execute(vm, txns, storage)?;
         seq_times.push(started.elapsed());
         drop(output);
 

@@ -43,7 +43,7 @@
 //!     .map(|i| Transfer { from: i % 100, to: (i * 7 + 3) % 100, amount: 10 })
 //!     .collect();
 //!
-//! let sequential = SequentialExecutor.execute(&TransferVm, &block, &genesis)?;
+//! let sequential = SequentialExecutor::new().execute(&TransferVm, &block, &genesis)?;
 //! let parallel = ParallelExecutor::new(4)?.execute(&TransferVm, &block, &genesis)?;
 //! assert_eq!(parallel.effect(), sequential.effect());
 //! assert!(parallel.final_values.contains(&(FEES, 1_000)));
@@ -63,6 +63,7 @@
 pub mod analysis;
 mod error;
 mod executor;
+mod kept_buffers;
 mod output;
 mod parallel;
 mod sequential;

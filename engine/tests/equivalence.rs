@@ -185,7 +185,7 @@ proptest! {
     #[test]
     fn parallel_equals_sequential(block in block()) {
         quiet_program_panics();
-        let expected = effect(&SequentialExecutor, &block.txns, &block.storage);
+        let expected = effect(&SequentialExecutor::new(), &block.txns, &block.storage);
         let actual = effect(executor(block.threads, block.fallback), &block.txns, &block.storage);
         prop_assert_eq!(
             actual,

@@ -12,7 +12,7 @@ use parex_engine::{
 };
 
 fn both(txns: &[Program], storage: &HashMap<u64, u64>) -> common::Effect {
-    let sequential = effect(&SequentialExecutor, txns, storage);
+    let sequential = effect(&SequentialExecutor::new(), txns, storage);
     for threads in 1..=4 {
         let parallel = ParallelExecutor::new(threads)
             .unwrap()
@@ -150,7 +150,7 @@ fn a_hundred_thousand_transactions() {
             ])
         })
         .collect();
-    let sequential = effect(&SequentialExecutor, &txns, &HashMap::new());
+    let sequential = effect(&SequentialExecutor::new(), &txns, &HashMap::new());
     let parallel = ParallelExecutor::new(4)
         .unwrap()
         .with_min_txns_per_worker(0);
@@ -224,7 +224,9 @@ fn a_conflict_burst_halts_the_block_and_it_finishes_sequentially() {
         started: AtomicUsize::new(0),
         hold_until: 0,
     };
-    let sequential = SequentialExecutor.execute(&vm, &txns, &storage).unwrap();
+    let sequential = SequentialExecutor::new()
+        .execute(&vm, &txns, &storage)
+        .unwrap();
     let vm = SlowFirstVm {
         started: AtomicUsize::new(0),
         hold_until: 40,
@@ -260,7 +262,7 @@ fn a_dependent_block_gives_the_sequential_result() {
         .map(|i| Program(vec![Op::Read(i), Op::Write(i + 1, 1)]))
         .collect();
     let storage = HashMap::from([(0, 1)]);
-    let sequential = effect(&SequentialExecutor, &txns, &storage);
+    let sequential = effect(&SequentialExecutor::new(), &txns, &storage);
     let executor = ParallelExecutor::new(2).unwrap();
     for _ in 0..3 {
         let output = executor.execute(&ProgramVm, &txns, &storage).unwrap();
@@ -287,13 +289,15 @@ fn a_block_too_small_for_two_workers_runs_sequentially() {
 }
 
 #[test]
-fn an_executor_reuses_its_buffers_across_block_sizes_and_vm_types() {
-    // Kept buffers are reset for every block: shrinking, growing, and a
-    // block of another VM type in between (whose buffers cannot be reused)
-    // all give the sequential result.
-    let executor = ParallelExecutor::new(2)
+fn executors_reuse_their_buffers_across_block_sizes_vm_types_and_errors() {
+    // Kept buffers are reset for every block: shrinking, growing, a block of
+    // another VM type in between (whose buffers cannot be reused), and a
+    // block that fails halfway all leave the next block the result of a
+    // fresh sequential executor.
+    let parallel = ParallelExecutor::new(2)
         .unwrap()
         .with_min_txns_per_worker(0);
+    let sequential = SequentialExecutor::new();
     let storage = HashMap::from([(0, 5), (3, 9)]);
     let slow = SlowFirstVm {
         started: AtomicUsize::new(0),
@@ -303,17 +307,41 @@ fn an_executor_reuses_its_buffers_across_block_sizes_and_vm_types() {
         let txns: Vec<_> = (0..size)
             .map(|i| Program(vec![Op::Read(i % 7), Op::Write(i % 11, i), Op::Delta(3, 1)]))
             .collect();
-        assert_eq!(
-            effect(&executor, &txns, &storage),
-            effect(&SequentialExecutor, &txns, &storage),
-            "{size} transactions"
-        );
+        let expected = effect(&SequentialExecutor::new(), &txns, &storage);
+        assert_eq!(effect(&parallel, &txns, &storage), expected, "{size}");
+        assert_eq!(effect(&sequential, &txns, &storage), expected, "{size}");
         let other: Vec<u64> = (0..size).collect();
-        let parallel = executor.execute(&slow, &other, &storage).unwrap();
-        let sequential = SequentialExecutor.execute(&slow, &other, &storage).unwrap();
-        assert_eq!(parallel.effect(), sequential.effect());
+        let expected = slow_effect(&SequentialExecutor::new(), &slow, &other, &storage);
+        assert_eq!(slow_effect(&parallel, &slow, &other, &storage), expected);
+        assert_eq!(slow_effect(&sequential, &slow, &other, &storage), expected);
+        // Fails at the transaction that reads 0 after a write of 40.
+        let mut failing = txns.clone();
+        failing.push(Program(vec![Op::Write(0, 40)]));
+        failing.push(Program(vec![Op::FailIf {
+            key: 0,
+            modulus: 40,
+        }]));
+        failing.extend(txns.iter().cloned());
+        let expected = effect(&SequentialExecutor::new(), &failing, &storage);
+        assert!(expected.is_err());
+        assert_eq!(effect(&parallel, &failing, &storage), expected);
+        assert_eq!(effect(&sequential, &failing, &storage), expected);
     }
 }
+
+/// What a block of [`SlowFirstVm`] transactions does on `executor`.
+fn slow_effect<E: Executor>(
+    executor: &E,
+    vm: &SlowFirstVm,
+    txns: &[u64],
+    storage: &HashMap<u64, u64>,
+) -> SlowEffect {
+    let output = executor.execute(vm, txns, storage).unwrap();
+    (output.outcomes, output.final_values)
+}
+
+/// The outcomes and final values of a block of [`SlowFirstVm`].
+type SlowEffect = (Vec<TxnOutcome<Option<u64>>>, Vec<(u64, u64)>);
 
 #[test]
 fn a_block_that_outgrows_the_memory_finishes_sequentially_and_the_next_fits() {
@@ -325,7 +353,7 @@ fn a_block_that_outgrows_the_memory_finishes_sequentially_and_the_next_fits() {
         .map(|t| Program((0..400).map(|k| Op::Write(t * 1000 + k, k)).collect()))
         .collect();
     let storage = HashMap::new();
-    let sequential = effect(&SequentialExecutor, &txns, &storage);
+    let sequential = effect(&SequentialExecutor::new(), &txns, &storage);
     let executor = ParallelExecutor::new(2)
         .unwrap()
         .with_min_txns_per_worker(0);

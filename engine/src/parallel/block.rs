@@ -15,7 +15,7 @@ use parex_sync::{CachePadded, Mutex};
 
 use crate::executor::VmBlockOutput;
 use crate::parallel::view::ParallelView;
-use crate::sequential::{panic_message, SequentialRun};
+use crate::sequential::{panic_message, run_to_end, FinalValues, Written};
 use crate::write_set::WriteSet;
 use crate::{
     BaseStorage, BlockError, BlockOutput, ExecutionStats, StorageError, TxnIndex, TxnOutcome, Vm,
@@ -80,6 +80,8 @@ pub struct BlockBuffers<K, V, O> {
     /// No transaction at or above this was touched by the last block: a
     /// block halted early for contention resets only its start.
     touched: TxnIndex,
+    /// The tables of the last block's sequential part, emptied.
+    sequential: Option<Written<K, V>>,
 }
 
 impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
@@ -90,6 +92,7 @@ impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
             scheduler: Scheduler::new(block_size),
             results: Vec::new(),
             touched: 0,
+            sequential: None,
         }
     }
 
@@ -114,9 +117,6 @@ impl<K, V, O> std::fmt::Debug for BlockBuffers<K, V, O> {
 /// Where a worker leaves a materialized chunk.
 type ChunkSlot<K, V> = Mutex<Option<Chunk<K, V>>>;
 
-/// Final values of a VM's locations, in block order.
-type FinalValues<VM> = Vec<(<VM as Vm>::Key, <VM as Vm>::Value)>;
-
 /// Buffers a worker reuses from task to task.
 struct WorkerBuffers<'m, K, V> {
     reads: Vec<ReadDescriptor<K, V>>,
@@ -135,6 +135,8 @@ pub struct ParallelBlock<'a, VM: Vm, S> {
     memory: MvMemory<VM::Key, VM::Value>,
     scheduler: Scheduler,
     results: Vec<ResultSlot<VM::Output>>,
+    /// The tables for the sequential part, if the block needs one.
+    sequential: Option<Written<VM::Key, VM::Value>>,
     /// The first error that stops the whole block (storage, engine bug).
     abort: Mutex<Option<BlockError>>,
     counters: Mutex<WorkerCounters>,
@@ -179,6 +181,7 @@ where
             scheduler,
             results,
             touched: _,
+            sequential,
         } = buffers;
         Self {
             vm,
@@ -187,6 +190,7 @@ where
             memory,
             scheduler,
             results,
+            sequential,
             abort: Mutex::new(None),
             counters: Mutex::new(WorkerCounters::default()),
             conflicts: CachePadded::new(AtomicUsize::new(0)),
@@ -465,23 +469,30 @@ where
     /// ([`with_buffers`](Self::with_buffers)).
     #[allow(clippy::type_complexity)]
     pub fn finish_recycling(
-        self,
+        mut self,
     ) -> (
         Result<VmBlockOutput<VM>, BlockError>,
         BlockBuffers<VM::Key, VM::Value, VM::Output>,
     ) {
-        let output = self.output();
+        let mut sequential = self.sequential.take();
+        let output = self.output(&mut sequential);
         let touched = self.counters.lock().execution_reach;
         let buffers = BlockBuffers {
             memory: self.memory,
             scheduler: self.scheduler,
             results: self.results,
             touched,
+            sequential,
         };
         (output, buffers)
     }
 
-    fn output(&self) -> Result<VmBlockOutput<VM>, BlockError> {
+    /// The block's output; a sequential part runs in the tables of
+    /// `sequential`, and leaves them there.
+    fn output(
+        &self,
+        sequential: &mut Option<Written<VM::Key, VM::Value>>,
+    ) -> Result<VmBlockOutput<VM>, BlockError> {
         if let Some(error) = self.abort.lock().take() {
             return Err(error);
         }
@@ -565,18 +576,18 @@ where
         // it had written them itself: reads find them where they find its
         // own writes, and a location written again moves to its new place
         // in block order.
-        let mut run = SequentialRun::new(block_size - exact_until);
-        run.written.extend(prefix_values);
-        run.execute(
+        let (mut rest, final_values) = run_to_end(
             self.vm,
             &self.txns[exact_until..],
             exact_until,
             self.storage,
+            prefix_values,
+            sequential,
         )?;
-        outcomes.append(&mut run.outcomes);
+        outcomes.append(&mut rest);
         Ok(BlockOutput {
             outcomes,
-            final_values: run.written.into_values(),
+            final_values,
             stats,
         })
     }

@@ -4,7 +4,6 @@ mod block;
 mod pool;
 mod view;
 
-use std::any::Any;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -14,6 +13,7 @@ pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
 
 use crate::executor::{Executor, VmBlockOutput};
+use crate::kept_buffers::KeptBuffers;
 use crate::{BaseStorage, BlockError, EngineError, SequentialExecutor, Vm};
 
 /// Executes blocks with Block-STM on a pool of worker threads that is
@@ -38,7 +38,9 @@ pub struct ParallelExecutor {
     pool: Mutex<WorkerPool>,
     /// The last block's [`BlockBuffers`], for the next block of the same
     /// VM types: a node's blocks then allocate none of them.
-    buffers: Mutex<Option<Box<dyn Any + Send>>>,
+    buffers: KeptBuffers,
+    /// Runs the blocks too small for two workers, on tables of its own.
+    sequential: SequentialExecutor,
 }
 
 impl std::fmt::Debug for ParallelExecutor {
@@ -69,7 +71,8 @@ impl ParallelExecutor {
             min_txns_per_worker: DEFAULT_MIN_TXNS_PER_WORKER,
             contention_fallback: true,
             pool: Mutex::new(WorkerPool::new(threads)?),
-            buffers: Mutex::new(None),
+            buffers: KeptBuffers::default(),
+            sequential: SequentialExecutor::new(),
         })
     }
 
@@ -122,7 +125,7 @@ impl Executor for ParallelExecutor {
         // A block too small for two workers costs what the sequential
         // executor costs, and nothing more.
         let Some(workers) = self.workers_for(txns.len()) else {
-            let mut output = SequentialExecutor.execute(vm, txns, storage)?;
+            let mut output = self.sequential.execute(vm, txns, storage)?;
             output.stats.sequential_fallback_from = Some(0);
             return Ok(output);
         };
@@ -130,15 +133,8 @@ impl Executor for ParallelExecutor {
         let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         let buffers = self
             .buffers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .and_then(|buffers| {
-                buffers
-                    .downcast::<BlockBuffers<VM::Key, VM::Value, VM::Output>>()
-                    .ok()
-            })
-            .map_or_else(|| BlockBuffers::new(txns.len()), |buffers| *buffers);
+            .take::<BlockBuffers<VM::Key, VM::Value, VM::Output>>()
+            .unwrap_or_else(|| BlockBuffers::new(txns.len()));
         // The helpers are woken before the buffers are reset, not after:
         // waking one takes tens of microseconds, which the reset (on the
         // caller) now covers instead of the block's first transactions.
@@ -178,7 +174,7 @@ impl Executor for ParallelExecutor {
             .into_inner()
             .ok_or_else(|| BlockError::Internal("the block was never set up".to_owned()))?;
         let (output, buffers) = block.finish_recycling();
-        *self.buffers.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(buffers));
+        self.buffers.put(buffers);
         let mut output = output?;
         output.stats.workers = workers;
         output.stats.wall_time = started.elapsed();
