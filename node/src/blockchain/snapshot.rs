@@ -1,8 +1,7 @@
 //! The pre-block state both execution paths read.
 
-use std::collections::{BTreeSet, HashMap};
-
 use ahash::RandomState;
+use hashbrown::{hash_table, HashTable};
 
 use parex_engine::BaseStorage;
 
@@ -15,34 +14,62 @@ use crate::vm::ChainTxn;
 /// The storage at the current tip, with every location the block can touch
 /// loaded into memory first: workers then never wait on the disk, and the
 /// loaded entries are exactly the pre-state a divergence reproducer needs.
+///
+/// The entries lie in the order the block first touches them, behind an
+/// index of positions. A transaction's reads then land next to the previous
+/// transaction's, where the hardware prefetcher has already been, and the
+/// index is small enough to stay in the core's cache: with the entries in a
+/// map keyed by the 65-byte keys, a block of 10,000 transfers spread its
+/// lookups over megabytes, and comparing keys (the first touch of each
+/// bucket) took a quarter of the sequential executor's time.
 pub struct Snapshot<'a, S> {
-    loaded: HashMap<StateKey, Option<StateValue>, RandomState>,
+    /// The position of each key's entry, by the key's hash.
+    index: HashTable<usize>,
+    hasher: RandomState,
+    /// Every loaded location and its pre-block value, in first-touch order.
+    entries: Vec<(StateKey, Option<StateValue>)>,
     storage: &'a S,
 }
 
 impl<'a, S: Storage> Snapshot<'a, S> {
     /// Loads every location `txns` may read or add to.
     pub fn prefetch(storage: &'a S, txns: &[ChainTxn]) -> Result<Self, StorageError> {
-        let keys = touched_keys(txns);
-        let mut loaded = HashMap::with_capacity_and_hasher(keys.len(), RandomState::new());
-        for key in keys {
-            let value = if key.is_per_block() {
-                None
-            } else {
-                storage.get_state(&key)?
-            };
-            loaded.insert(key, value);
+        let mut snapshot = Self {
+            index: HashTable::new(),
+            hasher: RandomState::new(),
+            entries: Vec::new(),
+            storage,
+        };
+        for_each_touched_key(txns, |key| snapshot.insert_key(key));
+        // Read in key order: neighbouring keys share the database's blocks.
+        let mut by_key: Vec<usize> = (0..snapshot.entries.len()).collect();
+        by_key.sort_unstable_by_key(|&at| snapshot.entries[at].0);
+        for at in by_key {
+            let key = snapshot.entries[at].0;
+            if !key.is_per_block() {
+                snapshot.entries[at].1 = storage.get_state(&key)?;
+            }
         }
-        Ok(Self { loaded, storage })
+        Ok(snapshot)
+    }
+
+    /// Adds `key` with no value, unless it is there already.
+    fn insert_key(&mut self, key: StateKey) {
+        let hash = self.hasher.hash_one(key);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        if let hash_table::Entry::Vacant(slot) = self.index.entry(
+            hash,
+            |&at| entries[at].0 == key,
+            |&at| hasher.hash_one(entries[at].0),
+        ) {
+            slot.insert(entries.len());
+            self.entries.push((key, None));
+        }
     }
 
     /// The loaded entries, sorted by key.
     pub fn entries(&self) -> Vec<(StateKey, Option<StateValue>)> {
-        let mut entries: Vec<_> = self
-            .loaded
-            .iter()
-            .map(|(key, value)| (*key, value.clone()))
-            .collect();
+        let mut entries = self.entries.clone();
         entries.sort_by_key(|entry| entry.0);
         entries
     }
@@ -52,8 +79,9 @@ impl<'a, S: Storage> Snapshot<'a, S> {
         if key.is_per_block() {
             return Ok(None);
         }
-        match self.loaded.get(key) {
-            Some(value) => Ok(value.clone()),
+        let hash = self.hasher.hash_one(key);
+        match self.index.find(hash, |&at| self.entries[at].0 == *key) {
+            Some(&at) => Ok(self.entries[at].1.clone()),
             // Every key a transaction touches is prefetched; reading through
             // keeps a missed one correct, just slower.
             None => self.storage.get_state(key),
@@ -68,42 +96,134 @@ impl<S: Storage> BaseStorage<StateKey, StateValue> for Snapshot<'_, S> {
     }
 }
 
-fn touched_keys(txns: &[ChainTxn]) -> BTreeSet<StateKey> {
-    let mut keys = BTreeSet::new();
+/// Calls `insert` with every location `txns` may read or add to, in block
+/// order (a key may come more than once).
+fn for_each_touched_key(txns: &[ChainTxn], mut insert: impl FnMut(StateKey)) {
     let balance = |account, asset| StateKey::Balance { account, asset };
     for txn in txns {
         match txn {
             ChainTxn::Reward { miner, .. } => {
-                keys.insert(balance(*miner, NATIVE_ASSET));
-                keys.insert(StateKey::Supply(NATIVE_ASSET));
+                insert(balance(*miner, NATIVE_ASSET));
+                insert(StateKey::Supply(NATIVE_ASSET));
             }
             ChainTxn::FeePayout { miner } => {
-                keys.insert(balance(*miner, NATIVE_ASSET));
+                insert(balance(*miner, NATIVE_ASSET));
             }
             ChainTxn::User(verified) => {
                 let body = &verified.tx.body;
-                keys.insert(StateKey::Nonce(body.source));
-                keys.insert(StateKey::MultiSig(body.source));
-                keys.insert(StateKey::Asset(NATIVE_ASSET));
-                keys.insert(StateKey::Burned(NATIVE_ASSET));
-                keys.insert(balance(body.source, NATIVE_ASSET));
+                insert(StateKey::Nonce(body.source));
+                insert(StateKey::MultiSig(body.source));
+                insert(StateKey::Asset(NATIVE_ASSET));
+                insert(StateKey::Burned(NATIVE_ASSET));
+                insert(balance(body.source, NATIVE_ASSET));
                 match &body.payload {
                     Payload::Transfers(outputs) => {
                         for output in outputs {
-                            keys.insert(StateKey::Asset(output.asset));
-                            keys.insert(balance(body.source, output.asset));
-                            keys.insert(balance(output.destination, output.asset));
+                            insert(StateKey::Asset(output.asset));
+                            insert(balance(body.source, output.asset));
+                            insert(balance(output.destination, output.asset));
                         }
                     }
                     Payload::Burn { asset, .. } => {
-                        keys.insert(StateKey::Asset(*asset));
-                        keys.insert(balance(body.source, *asset));
-                        keys.insert(StateKey::Burned(*asset));
+                        insert(StateKey::Asset(*asset));
+                        insert(balance(body.source, *asset));
+                        insert(StateKey::Burned(*asset));
                     }
                     Payload::MultiSig { .. } => {}
                 }
             }
         }
     }
-    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::blockchain::{engine_block, ExecutionConfig};
+    use crate::crypto::{Hash, PublicKey};
+    use crate::state::StateKind;
+    use crate::storage::{BlockCommit, BlockRecord, ChainTip, MemoryStorage};
+    use crate::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload};
+
+    /// A storage that counts its state reads.
+    struct Counting<'a> {
+        inner: &'a MemoryStorage,
+        reads: AtomicUsize,
+    }
+
+    impl Storage for Counting<'_> {
+        fn tip(&self) -> Result<Option<ChainTip>, StorageError> {
+            self.inner.tip()
+        }
+        fn get_state(&self, key: &StateKey) -> Result<Option<StateValue>, StorageError> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.inner.get_state(key)
+        }
+        fn state_entries(
+            &self,
+            kind: StateKind,
+        ) -> Result<Vec<(StateKey, StateValue)>, StorageError> {
+            self.inner.state_entries(kind)
+        }
+        fn block(&self, topoheight: u64) -> Result<Option<BlockRecord>, StorageError> {
+            self.inner.block(topoheight)
+        }
+        fn transaction(&self, hash: &Hash) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+            self.inner.transaction(hash)
+        }
+        fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+            self.inner.meta(key)
+        }
+        fn commit(&mut self, _: &BlockCommit) -> Result<(), StorageError> {
+            unreachable!("a snapshot never commits")
+        }
+    }
+
+    #[test]
+    fn a_snapshot_holds_each_touched_key_once_with_its_stored_value() {
+        let mut accounts = DevAccounts::new(8, 3);
+        let chain = in_memory_chain(&accounts, ExecutionConfig::default()).unwrap();
+        let txs = generate_block_txs(Workload::Mixed, &mut accounts, 200, 5);
+        let block = chain.build_block(accounts.public_key(0), 1, txs);
+        let txns = engine_block(&block).unwrap();
+        let guard = chain.storage().read().unwrap();
+        let storage = Counting {
+            inner: &guard,
+            reads: AtomicUsize::new(0),
+        };
+        let snapshot = Snapshot::prefetch(&storage, &txns).unwrap();
+
+        let mut touched = Vec::new();
+        for_each_touched_key(&txns, |key| touched.push(key));
+        let mut unique = touched.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert!(touched.len() > unique.len(), "the block touches keys twice");
+        // One read per key, none per repeat.
+        assert_eq!(storage.reads.load(Ordering::Relaxed), unique.len());
+        let entries = snapshot.entries();
+        assert!(entries
+            .iter()
+            .map(|entry| entry.0)
+            .eq(unique.iter().copied()));
+        assert!(entries.iter().any(|(_, value)| value.is_some()));
+        for key in &touched {
+            let stored = guard.get_state(key).unwrap();
+            assert_eq!(snapshot.value(key).unwrap(), stored, "{key:?}");
+        }
+        assert_eq!(
+            storage.reads.load(Ordering::Relaxed),
+            unique.len(),
+            "a loaded key read again"
+        );
+
+        // A key the block does not touch reads through to the storage.
+        let untouched = StateKey::Nonce(PublicKey([0xee; 32]));
+        assert!(!unique.contains(&untouched));
+        assert_eq!(snapshot.value(&untouched).unwrap(), None);
+        assert_eq!(storage.reads.load(Ordering::Relaxed), unique.len() + 1);
+        assert_eq!(snapshot.value(&StateKey::GasFee).unwrap(), None);
+    }
 }
