@@ -402,3 +402,41 @@ fn a_block_of_transfers_fits_the_memory_it_is_first_given() {
         output.stats
     );
 }
+
+/// A storage that fails to read one key.
+struct FailsOn(u64);
+
+impl parex_engine::BaseStorage<u64, u64> for FailsOn {
+    fn get(&self, key: &u64) -> Result<Option<u64>, parex_engine::StorageError> {
+        if *key == self.0 {
+            Err(parex_engine::StorageError(format!("key {key} unreadable")))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+#[test]
+fn a_block_that_fails_while_materializing_leaves_nothing_to_the_next() {
+    // Blind writes, then one delta on a key the storage cannot read: the
+    // delta never reads at execution, so the block fails only when its
+    // final values are materialized, after the earlier chunks were.
+    let mut txns: Vec<_> = (0..2_000u64)
+        .map(|i| Program(vec![Op::Write(i, i)]))
+        .collect();
+    txns.push(Program(vec![Op::Delta(1_000_000, 1)]));
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
+    let failed = executor.execute(&ProgramVm, &txns, &FailsOn(1_000_000));
+    assert!(
+        matches!(failed, Err(BlockError::Storage { .. })),
+        "{failed:?}"
+    );
+    let storage = HashMap::new();
+    let next = &txns[..500];
+    assert_eq!(
+        effect(&executor, next, &storage),
+        effect(&SequentialExecutor::new(), next, &storage)
+    );
+}
