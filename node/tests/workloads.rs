@@ -99,3 +99,37 @@ fn shadow_execution_runs_both_and_agrees() {
     assert_eq!(summary.path, ExecutionPath::Shadow);
     assert!(!summary.diverged);
 }
+
+#[test]
+fn adaptive_execution_tries_both_paths_and_keeps_the_chain() {
+    let config = ExecutionConfig {
+        adaptive_execution: true,
+        min_txs_for_parallel: 20,
+        ..parallel()
+    };
+    let mut accounts = DevAccounts::new(64, 11);
+    let mut adaptive = in_memory_chain(&accounts, config).unwrap();
+    let mut reference = in_memory_chain(&accounts, sequential()).unwrap();
+    let mut paths = Vec::new();
+    for height in 1..=40u64 {
+        // Every fourth block is too small to be eligible.
+        let txs = if height % 4 == 0 { 10 } else { 30 };
+        let txs = generate_block_txs(Workload::Mixed, &mut accounts, txs, height);
+        let block = reference.build_block(miner().public_key(), height, txs);
+        let expected = reference.add_new_block(block.clone()).unwrap();
+        let summary = adaptive.add_new_block(block).unwrap();
+        assert_eq!(summary.commitment, expected.commitment, "block {height}");
+        assert_eq!(summary.outcomes, expected.outcomes, "block {height}");
+        if height % 4 == 0 {
+            assert_eq!(summary.path, ExecutionPath::Sequential, "block {height}");
+        } else {
+            paths.push(summary.path);
+        }
+    }
+    // The first eligible block measures the parallel path, the second the
+    // sequential one; after that each block takes the faster, which a
+    // loaded machine may change, but both were measured.
+    assert_eq!(paths[0], ExecutionPath::Parallel);
+    assert_eq!(paths[1], ExecutionPath::Sequential);
+    assert_eq!(paths.len(), 30);
+}

@@ -18,6 +18,12 @@ pub struct ExecutionConfig {
     /// every block of the parallel path. `parex calibrate` measures both
     /// thresholds on this machine.
     pub min_txs_per_worker: usize,
+    /// Choose each block's path by measuring: a block of at least
+    /// `min_txs_for_parallel` transactions runs on whichever path has been
+    /// faster for blocks of its size, both being tried first and the slower
+    /// again every 32nd block ([`PathChoice`](super::PathChoice)). Off, it
+    /// always runs in parallel.
+    pub adaptive_execution: bool,
     /// Run every block both ways and compare (the sequential result is kept).
     pub shadow_execution: bool,
     /// Where a divergence found by shadow execution is written.
@@ -31,6 +37,7 @@ impl Default for ExecutionConfig {
             min_txs_for_parallel: 20,
             execution_threads: default_threads(),
             min_txs_per_worker: parex_engine::DEFAULT_MIN_TXNS_PER_WORKER,
+            adaptive_execution: false,
             shadow_execution: false,
             reproducer_dir: PathBuf::from("."),
         }

@@ -39,6 +39,7 @@ impl<S: Storage> Blockchain<S> {
             storage: Arc::new(RwLock::new(storage)),
             config,
             executors,
+            path_choice: super::PathChoice::default(),
             tip: commit.tip,
         })
     }

@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod executors;
 mod genesis;
+mod path_choice;
 pub use genesis::stored_genesis;
 mod shadow;
 mod snapshot;
@@ -22,6 +23,7 @@ pub use commitment::next_commitment;
 pub use config::{default_threads, ExecutionConfig};
 pub use error::BlockchainError;
 pub use executors::ExecutionPath;
+pub use path_choice::PathChoice;
 pub use snapshot::Snapshot;
 pub use summary::BlockSummary;
 
@@ -40,6 +42,8 @@ pub struct Blockchain<S: Storage> {
     storage: Arc<RwLock<S>>,
     config: ExecutionConfig,
     executors: Executors,
+    /// What each path's blocks took, for `adaptive_execution`.
+    path_choice: PathChoice,
     tip: ChainTip,
 }
 
@@ -61,6 +65,7 @@ impl<S: Storage> Blockchain<S> {
             executors: Executors::new(config.execution_threads, config.min_txs_per_worker)?,
             storage: Arc::new(RwLock::new(storage)),
             config,
+            path_choice: PathChoice::default(),
             tip,
         })
     }
@@ -80,9 +85,23 @@ impl<S: Storage> Blockchain<S> {
         &self.config
     }
 
-    /// Whether a block of `tx_count` user transactions runs in parallel.
+    /// Whether a block of `tx_count` user transactions may run in
+    /// parallel: under `adaptive_execution` it then runs on the path
+    /// measured faster ([`Self::choose_path`]), otherwise in parallel.
     pub fn should_use_parallel_execution(&self, tx_count: usize) -> bool {
         self.config.parallel_execution_enabled && tx_count >= self.config.min_txs_for_parallel
+    }
+
+    /// The path of the next block of `tx_count` user transactions (shadow
+    /// execution aside).
+    pub fn choose_path(&mut self, tx_count: usize) -> ExecutionPath {
+        if !self.should_use_parallel_execution(tx_count) {
+            ExecutionPath::Sequential
+        } else if self.config.adaptive_execution {
+            self.path_choice.choose(tx_count)
+        } else {
+            ExecutionPath::Parallel
+        }
     }
 
     /// A block on the tip with these transactions.
@@ -106,14 +125,16 @@ impl<S: Storage> Blockchain<S> {
             error,
         })?;
 
+        let path = self.choose_path(block.txs.len());
         let storage = self
             .storage
             .read()
             .map_err(|_| BlockchainError::LockPoisoned)?;
         let base = Snapshot::prefetch(&*storage, &txns)?;
         let started = Instant::now();
-        let (path, output, diverged) = self.execute(&block, &txns, &base)?;
+        let (path, output, diverged) = self.execute(&block, &txns, &base, path)?;
         let exec_time = started.elapsed();
+        self.path_choice.record(block.txs.len(), path, exec_time);
         let topoheight = block.header.topoheight;
         let state =
             ApplicableChainState::new(topoheight, output.final_values, |key| base.value(key))?;
@@ -166,20 +187,15 @@ impl<S: Storage> Blockchain<S> {
         Ok(summary)
     }
 
-    /// Runs the block on the chosen path, or on both under shadow execution.
+    /// Runs the block on `path`, or on both under shadow execution.
     fn execute(
         &self,
         block: &Block,
         txns: &[ChainTxn],
         base: &Snapshot<'_, S>,
+        path: ExecutionPath,
     ) -> Result<(ExecutionPath, VmBlockOutput<ChainVm>, bool), BlockchainError> {
-        let parallel = self.should_use_parallel_execution(block.txs.len());
         if !self.config.shadow_execution {
-            let path = if parallel {
-                ExecutionPath::Parallel
-            } else {
-                ExecutionPath::Sequential
-            };
             return Ok((path, self.executors.run(path, txns, base)?, false));
         }
         let sequential = self.executors.run(ExecutionPath::Sequential, txns, base)?;

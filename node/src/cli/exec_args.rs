@@ -26,6 +26,10 @@ pub struct ExecArgs {
     /// parallel-path block [default: 32].
     #[arg(long, env = "PAREX_MIN_TXS_PER_WORKER", value_name = "N")]
     pub min_txs_per_worker: Option<usize>,
+    /// Run each block of at least --min-txs-for-parallel transactions on
+    /// the path measured faster for blocks of its size.
+    #[arg(long, env = "PAREX_ADAPTIVE_EXECUTION", value_name = "BOOL")]
+    pub adaptive_execution: Option<bool>,
     /// Execute every block both ways and compare.
     #[arg(long, env = "PAREX_SHADOW_EXECUTION", value_name = "BOOL")]
     pub shadow_execution: Option<bool>,
@@ -44,6 +48,7 @@ impl ExecArgs {
             min_txs_for_parallel: self.min_txs_for_parallel,
             execution_threads: self.execution_threads,
             min_txs_per_worker: self.min_txs_per_worker,
+            adaptive_execution: self.adaptive_execution,
             shadow_execution: self.shadow_execution,
         };
         flags.over(file).resolve(data_dir.join("reproducers"))

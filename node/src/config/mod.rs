@@ -23,6 +23,8 @@ pub struct ConfigLayer {
     pub execution_threads: Option<usize>,
     /// See [`ExecutionConfig::min_txs_per_worker`].
     pub min_txs_per_worker: Option<usize>,
+    /// See [`ExecutionConfig::adaptive_execution`].
+    pub adaptive_execution: Option<bool>,
     /// See [`ExecutionConfig::shadow_execution`].
     pub shadow_execution: Option<bool>,
 }
@@ -89,6 +91,7 @@ impl ConfigLayer {
             min_txs_for_parallel: self.min_txs_for_parallel.or(lower.min_txs_for_parallel),
             execution_threads: self.execution_threads.or(lower.execution_threads),
             min_txs_per_worker: self.min_txs_per_worker.or(lower.min_txs_per_worker),
+            adaptive_execution: self.adaptive_execution.or(lower.adaptive_execution),
             shadow_execution: self.shadow_execution.or(lower.shadow_execution),
         }
     }
@@ -114,6 +117,9 @@ impl ConfigLayer {
             min_txs_per_worker: self
                 .min_txs_per_worker
                 .unwrap_or(defaults.min_txs_per_worker),
+            adaptive_execution: self
+                .adaptive_execution
+                .unwrap_or(defaults.adaptive_execution),
             shadow_execution: self.shadow_execution.unwrap_or(defaults.shadow_execution),
             reproducer_dir,
         })
@@ -126,8 +132,10 @@ mod tests {
 
     #[test]
     fn flags_beat_file_beats_defaults() {
-        let file =
-            ConfigLayer::from_toml("min_txs_for_parallel = 50\nshadow_execution = true").unwrap();
+        let file = ConfigLayer::from_toml(
+            "min_txs_for_parallel = 50\nshadow_execution = true\nadaptive_execution = true",
+        )
+        .unwrap();
         let flags = ConfigLayer {
             min_txs_for_parallel: Some(7),
             ..ConfigLayer::default()
@@ -135,7 +143,10 @@ mod tests {
         let config = flags.over(file).resolve(PathBuf::from("x")).unwrap();
         assert_eq!(config.min_txs_for_parallel, 7);
         assert!(config.shadow_execution);
+        assert!(config.adaptive_execution);
         assert!(config.parallel_execution_enabled);
+        let defaults = ConfigLayer::default().resolve(PathBuf::from("x")).unwrap();
+        assert!(!defaults.adaptive_execution);
     }
 
     #[test]
