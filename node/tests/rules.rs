@@ -450,3 +450,65 @@ fn malformed_bytes_are_refused_with_a_clear_error() {
     ));
     assert_eq!(Transaction::from_bytes(&bytes).unwrap().to_bytes(), bytes);
 }
+
+/// A base state that records the keys read from it.
+struct Recording {
+    state: std::collections::BTreeMap<StateKey, StateValue>,
+    read: std::sync::Mutex<Vec<StateKey>>,
+}
+
+impl parex_engine::BaseStorage<StateKey, StateValue> for Recording {
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, parex_engine::StorageError> {
+        self.read.lock().unwrap().push(*key);
+        Ok(self.state.get(key).cloned())
+    }
+}
+
+#[test]
+fn only_assets_other_than_the_native_one_are_looked_up() {
+    // Genesis registers the native asset and nothing unregisters one, so a
+    // transaction never reads its registration; another asset's is read.
+    let mut accounts = accounts();
+    let (from, to) = (accounts.public_key(0), accounts.public_key(1));
+    let other = Hash([7; 32]);
+    let mut state = std::collections::BTreeMap::new();
+    state.insert(StateKey::Asset(NATIVE_ASSET), StateValue::Asset);
+    state.insert(StateKey::Asset(other), StateValue::Asset);
+    for asset in [NATIVE_ASSET, other] {
+        let key = StateKey::Balance {
+            account: from,
+            asset,
+        };
+        state.insert(key, StateValue::Amount(1_000_000));
+    }
+    let base = Recording {
+        state,
+        read: std::sync::Mutex::new(Vec::new()),
+    };
+    let native = transfer(&mut accounts, 0, 1, 10);
+    let foreign = TransferOutput {
+        asset: other,
+        ..output(to, 5)
+    };
+    let foreign =
+        body(&mut accounts, 0, Payload::Transfers(vec![foreign])).sign(accounts.key(0), &[]);
+    let txns: Vec<_> = [native, foreign]
+        .into_iter()
+        .map(|tx| {
+            ChainTxn::User(VerifiedTx {
+                tx,
+                cosigners: vec![],
+            })
+        })
+        .collect();
+    let output = SequentialExecutor::new()
+        .execute(&ChainVm, &txns, &base)
+        .unwrap();
+    assert_eq!(
+        output.outcomes,
+        vec![TxnOutcome::Applied(TxResult::Applied); 2]
+    );
+    let read = base.read.lock().unwrap();
+    assert!(!read.contains(&StateKey::Asset(NATIVE_ASSET)), "{read:?}");
+    assert!(read.contains(&StateKey::Asset(other)), "{read:?}");
+}

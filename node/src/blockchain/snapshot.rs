@@ -113,7 +113,6 @@ fn for_each_touched_key(txns: &[ChainTxn], mut insert: impl FnMut(StateKey)) {
                 let body = &verified.tx.body;
                 insert(StateKey::Nonce(body.source));
                 insert(StateKey::MultiSig(body.source));
-                insert(StateKey::Asset(NATIVE_ASSET));
                 insert(StateKey::Burned(NATIVE_ASSET));
                 insert(balance(body.source, NATIVE_ASSET));
                 match &body.payload {
