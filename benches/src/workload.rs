@@ -111,7 +111,7 @@ impl Vm for BenchVm {
 /// The kind of block to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Workload {
-    /// Native-speed transfers between random accounts (about 0.2 µs each).
+    /// Native-speed transfers between random accounts (about 0.12 µs each).
     Transfer,
     /// Transfers that each do about 20 µs of computation first.
     Heavy,

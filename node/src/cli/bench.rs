@@ -16,7 +16,7 @@ use crate::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload
 /// What `parex bench` can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchWorkload {
-    /// Synthetic native-speed transfers (about 0.2 µs each).
+    /// Synthetic native-speed transfers (about 0.12 µs each).
     Transfer,
     /// Synthetic transfers that each do about 20 µs of work first.
     Heavy,
