@@ -95,6 +95,7 @@ pub struct BlockBuffers<K, V, O> {
     touched: TxnIndex,
     /// The tables of the last block's sequential part, emptied.
     sequential: Option<Written<K, V>>,
+    /// The materialization chunks, emptied, with their capacity.
     chunks: Vec<ChunkSlot<K, V>>,
 }
 
@@ -111,7 +112,9 @@ impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
         }
     }
 
-    fn reset(&mut self, block_size: usize) {
+    /// Resets the buffers for a block of `block_size` transactions
+    /// materialized in chunks of `txns_per_chunk`.
+    fn reset(&mut self, block_size: usize, txns_per_chunk: usize) {
         self.memory.reset_touched(block_size, self.touched);
         self.scheduler.reset_touched(block_size, self.touched);
         self.results.truncate(block_size);
@@ -121,7 +124,7 @@ impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
         }
         self.results.resize_with(block_size, || Mutex::new(None));
         self.chunks
-            .resize_with(block_size.div_ceil(txns_per_chunk(block_size)), || {
+            .resize_with(block_size.div_ceil(txns_per_chunk), || {
                 Mutex::new(Chunk::default())
             });
         for slot in &mut self.chunks {
@@ -199,8 +202,8 @@ where
         storage: &'a S,
         mut buffers: BlockBuffers<VM::Key, VM::Value, VM::Output>,
     ) -> Self {
-        buffers.reset(txns.len());
         let chunk = txns_per_chunk(txns.len());
+        buffers.reset(txns.len(), chunk);
         let BlockBuffers {
             memory,
             scheduler,

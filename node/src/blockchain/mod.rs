@@ -87,14 +87,14 @@ impl<S: Storage> Blockchain<S> {
 
     /// Whether a block of `tx_count` user transactions may run in
     /// parallel: under `adaptive_execution` it then runs on the path
-    /// measured faster ([`Self::choose_path`]), otherwise in parallel.
+    /// measured faster for its size, otherwise in parallel.
     pub fn should_use_parallel_execution(&self, tx_count: usize) -> bool {
         self.config.parallel_execution_enabled && tx_count >= self.config.min_txs_for_parallel
     }
 
     /// The path of the next block of `tx_count` user transactions (shadow
-    /// execution aside).
-    pub fn choose_path(&mut self, tx_count: usize) -> ExecutionPath {
+    /// execution aside); counts the block for `adaptive_execution`.
+    fn choose_path(&mut self, tx_count: usize) -> ExecutionPath {
         if !self.should_use_parallel_execution(tx_count) {
             ExecutionPath::Sequential
         } else if self.config.adaptive_execution {

@@ -21,7 +21,7 @@ use crate::vm::ChainTxn;
 /// index is small enough to stay in the core's cache: with the entries in a
 /// map keyed by the 65-byte keys, a block of 10,000 transfers spread its
 /// lookups over megabytes, and comparing keys (the first touch of each
-/// bucket) took a quarter of the sequential executor's time.
+/// bucket) took a quarter of the sequential executor's samples.
 pub struct Snapshot<'a, S> {
     /// The position of each key's entry, by the key's hash.
     index: HashTable<usize>,
