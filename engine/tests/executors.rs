@@ -440,3 +440,67 @@ fn a_block_that_fails_while_materializing_leaves_nothing_to_the_next() {
         effect(&SequentialExecutor::new(), next, &storage)
     );
 }
+
+/// Set while dropping a [`Bomb`] must panic.
+static BOMBS_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A value whose drop panics while [`BOMBS_ARMED`] is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bomb(u64);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if BOMBS_ARMED.load(Ordering::SeqCst) && !std::thread::panicking() {
+            panic!("a bomb went off");
+        }
+    }
+}
+
+impl parex_engine::Value for Bomb {}
+
+/// Writes a [`Bomb`] at its own index.
+struct BombVm;
+
+impl Vm for BombVm {
+    type Txn = u64;
+    type Key = u64;
+    type Value = Bomb;
+    type Output = ();
+
+    fn execute<V: TxnView<u64, Bomb>>(&self, txn: &u64, view: &mut V) -> Result<(), VmError> {
+        view.write(*txn, Bomb(*txn));
+        Ok(())
+    }
+}
+
+#[test]
+fn helpers_stop_waiting_when_the_block_set_up_unwinds() {
+    // The caller resets the kept buffers while the helpers wait for the
+    // block. Here the reset unwinds (dropping the last block's values
+    // panics): the helpers must give up, the call must return, and the
+    // executor must run the next block.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let executor = ParallelExecutor::new(2)
+            .unwrap()
+            .with_min_txns_per_worker(0);
+        let txns: Vec<u64> = (0..200).collect();
+        let storage = HashMap::<u64, Bomb>::new();
+        drop(executor.execute(&BombVm, &txns, &storage).unwrap());
+        BOMBS_ARMED.store(true, Ordering::SeqCst);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            executor.execute(&BombVm, &txns, &storage).map(drop)
+        }));
+        BOMBS_ARMED.store(false, Ordering::SeqCst);
+        let next = executor.execute(&BombVm, &txns, &storage).map(|output| {
+            let workers = output.stats.workers;
+            (output.final_values.len(), workers)
+        });
+        done.send((unwound.is_err(), next)).unwrap();
+    });
+    let (unwound, next) = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the executor hung after the block's set-up unwound");
+    assert!(unwound, "the set-up was meant to unwind");
+    assert_eq!(next, Ok((200, 2)));
+}
