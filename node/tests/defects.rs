@@ -88,6 +88,7 @@ fn gas_fee_accumulator_is_overflow_safe() {
         txns.push(ChainTxn::User(VerifiedTx {
             tx: body.sign(accounts.key(from), &[]),
             cosigners: vec![],
+            multisig_unset: false,
         }));
     }
     txns.push(ChainTxn::FeePayout { miner });

@@ -170,6 +170,7 @@ fn credit_overflow_reverts_the_transaction() {
     let txns = vec![ChainTxn::User(VerifiedTx {
         tx,
         cosigners: vec![],
+        multisig_unset: false,
     })];
     let output = SequentialExecutor::new()
         .execute(&ChainVm, &txns, &base)
@@ -498,6 +499,7 @@ fn only_assets_other_than_the_native_one_are_looked_up() {
             ChainTxn::User(VerifiedTx {
                 tx,
                 cosigners: vec![],
+                multisig_unset: false,
             })
         })
         .collect();
@@ -511,4 +513,36 @@ fn only_assets_other_than_the_native_one_are_looked_up() {
     let read = base.read.lock().unwrap();
     assert!(!read.contains(&StateKey::Asset(NATIVE_ASSET)), "{read:?}");
     assert!(read.contains(&StateKey::Asset(other)), "{read:?}");
+}
+
+#[test]
+fn a_multisig_set_up_earlier_in_the_block_binds_the_next_transaction() {
+    // The source had no configuration before the block, but the block
+    // sets one: its later transaction must be checked against it.
+    for (name, config) in both() {
+        let (mut chain, mut accounts) = chain(4, config);
+        let p = vec![accounts.public_key(1), accounts.public_key(2)];
+        let to = accounts.public_key(3);
+        let setup = body(&mut accounts, 0, multisig_payload(2, p)).sign(accounts.key(0), &[]);
+        let one = body(&mut accounts, 0, Payload::Transfers(vec![output(to, 1)]))
+            .sign(accounts.key(0), &[accounts.key(1)]);
+        let plain = transfer(&mut accounts, 1, 3, 5);
+        let summary = apply(&mut chain, vec![setup, one, plain]).unwrap();
+        assert!(
+            !summary.outcomes[0].output().unwrap().is_orphaned(),
+            "{name}"
+        );
+        assert_eq!(
+            orphan_reason(&summary.outcomes[1]),
+            OrphanReason::MultiSigThreshold {
+                threshold: 2,
+                approvals: 1
+            },
+            "{name}"
+        );
+        assert!(
+            !summary.outcomes[2].output().unwrap().is_orphaned(),
+            "{name}"
+        );
+    }
 }

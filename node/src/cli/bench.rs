@@ -9,7 +9,9 @@ use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
 
 use super::CliError;
-use crate::blockchain::{default_threads, engine_block, ExecutionConfig, Snapshot};
+use crate::blockchain::{
+    default_threads, engine_block, note_unset_multisigs, ExecutionConfig, Snapshot,
+};
 use crate::vm::ChainVm;
 use crate::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload as NodeWorkload};
 
@@ -233,7 +235,7 @@ fn measure(
     let chain = in_memory_chain(&dev, ExecutionConfig::default())?;
     let block_txs = generate_block_txs(pattern, &mut dev, txs, 1);
     let block = chain.build_block(dev.public_key(0), 1, block_txs);
-    let txns = engine_block(&block).map_err(|(index, error)| {
+    let mut txns = engine_block(&block).map_err(|(index, error)| {
         CliError::CheckFailed(format!("generated tx {index}: {error}"))
     })?;
     let storage = chain
@@ -241,6 +243,7 @@ fn measure(
         .read()
         .map_err(|_| CliError::CheckFailed("storage lock poisoned".into()))?;
     let base = Snapshot::prefetch(&*storage, &txns)?;
+    note_unset_multisigs(&mut txns, &base)?;
     checked(compare(
         name, accounts, &ChainVm, &txns, &base, &parallel, runs,
     ))

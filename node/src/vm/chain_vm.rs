@@ -15,6 +15,12 @@ pub struct VerifiedTx {
     pub tx: Transaction,
     /// Co-signers whose signatures verified, distinct.
     pub cosigners: Vec<PublicKey>,
+    /// The source had no multisig configuration before the block, and no
+    /// transaction of the block sets one: the VM need not read it, since
+    /// sequential execution would read nothing there either. `false`
+    /// reads it. Set by
+    /// [`note_unset_multisigs`](crate::blockchain::note_unset_multisigs).
+    pub multisig_unset: bool,
 }
 
 /// One transaction as the engine runs it.

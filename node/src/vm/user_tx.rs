@@ -49,7 +49,12 @@ fn check<V: TxnView<StateKey, StateValue>>(
     let Some(next_nonce) = nonce.checked_add(1) else {
         return Ok(Err(OrphanReason::Overflow));
     };
-    if let Some(config) = reads::multisig(view, &StateKey::MultiSig(body.source))? {
+    let config = if verified.multisig_unset {
+        None
+    } else {
+        reads::multisig(view, &StateKey::MultiSig(body.source))?
+    };
+    if let Some(config) = config {
         let approvals = config.approvals(&verified.cosigners);
         if approvals < usize::from(config.threshold) {
             return Ok(Err(OrphanReason::MultiSigThreshold {
