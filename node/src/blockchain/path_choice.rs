@@ -3,7 +3,7 @@
 //!
 //! Whether Block-STM pays depends on the machine (cores, caches, how busy
 //! it is) and on the transactions: on the 2-core development machines,
-//! node transfers ran 0.5-0.8x as fast in parallel at every block size,
+//! node transfers ran slower in parallel at every block size up to 16,384,
 //! while 20 µs transactions ran 1.5-1.9x as fast from 16 per block
 //! (`docs/BENCHMARKS.md`). A fixed `min_txs_for_parallel` from
 //! `parex calibrate` fits one machine and one mix of transactions;
