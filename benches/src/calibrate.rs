@@ -5,7 +5,7 @@
 use crate::harness::Row;
 
 /// Block sizes the calibration tries: up to 16,384, since on 2 cores node
-/// transfers start paying only above 8,192 (`docs/BENCHMARKS.md`,
+/// transfers paid, if at all, only above 8,192 (`docs/BENCHMARKS.md`,
 /// "Calibration").
 pub const SIZES: [usize; 13] = [
     16, 24, 32, 48, 64, 96, 128, 256, 512, 1_024, 4_096, 8_192, 16_384,

@@ -158,28 +158,7 @@ impl<K: Clone + PartialEq, V, View: TxnView<K, V>> TxnView<K, V> for TrackingVie
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Reads the previous key and writes its own: a chain when `link` is set.
-    struct ChainVm;
-    impl Vm for ChainVm {
-        type Txn = (u32, bool);
-        type Key = u32;
-        type Value = u64;
-        type Output = ();
-        fn execute<V: TxnView<u32, u64>>(
-            &self,
-            txn: &(u32, bool),
-            view: &mut V,
-        ) -> Result<(), VmError> {
-            let (i, link) = *txn;
-            if link && i > 0 {
-                view.read(&(i - 1))?;
-            }
-            view.write(i, 1);
-            view.add_delta(u32::MAX, 1);
-            Ok(())
-        }
-    }
+    use crate::test_vm::ChainVm;
 
     #[test]
     fn a_chain_has_a_critical_path_of_its_length_and_independent_txns_of_one() {

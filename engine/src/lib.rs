@@ -68,6 +68,8 @@ mod output;
 mod parallel;
 mod sequential;
 mod storage;
+#[cfg(test)]
+mod test_vm;
 mod vm;
 pub mod write_set;
 

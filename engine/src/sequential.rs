@@ -374,30 +374,12 @@ impl<K: crate::Key, V: Value, S: BaseStorage<K, V> + ?Sized> TxnView<K, V>
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::test_vm::ChainVm;
     use crate::EmptyStorage;
-
-    /// Writes its own index.
-    struct WriteVm;
-
-    impl Vm for WriteVm {
-        type Txn = u64;
-        type Key = u64;
-        type Value = u64;
-        type Output = ();
-
-        fn execute<View: TxnView<u64, u64>>(
-            &self,
-            txn: &u64,
-            view: &mut View,
-        ) -> Result<(), VmError> {
-            view.write(*txn, *txn);
-            Ok(())
-        }
-    }
 
     /// The index capacity of the tables `executor` kept.
     fn kept_capacity(executor: &SequentialExecutor) -> usize {
-        let written = executor.kept.take::<Written<u64, u64>>().unwrap();
+        let written = executor.kept.take::<Written<u32, u64>>().unwrap();
         let capacity = written.index.capacity();
         executor.kept.put(written);
         capacity
@@ -406,10 +388,11 @@ mod tests {
     #[test]
     fn kept_tables_far_too_large_for_a_block_are_replaced() {
         let executor = SequentialExecutor::new();
-        let block = |txns: u64| (0..txns).collect::<Vec<u64>>();
-        let run = |txns: u64| {
-            let output = executor.execute(&WriteVm, &block(txns), &EmptyStorage);
-            assert_eq!(output.unwrap().final_values.len(), txns as usize);
+        let block = |txns: u32| (0..txns).map(|i| (i, false)).collect::<Vec<_>>();
+        let run = |txns: u32| {
+            let output = executor.execute(&ChainVm, &block(txns), &EmptyStorage);
+            // Each transaction's key, and the counter.
+            assert_eq!(output.unwrap().final_values.len(), txns as usize + 1);
         };
         run(20_000);
         let large = kept_capacity(&executor);
