@@ -458,26 +458,36 @@ impl Drop for Bomb {
 
 impl parex_engine::Value for Bomb {}
 
-/// Writes a [`Bomb`] at its own index.
-struct BombVm;
+/// The transaction whose execution fails in [`BombVm`].
+const FAILING_TXN: u64 = 150;
+
+/// Writes its own index and outputs a [`Bomb`]; transaction
+/// [`FAILING_TXN`] fails while `fail` is set.
+struct BombVm {
+    fail: bool,
+}
 
 impl Vm for BombVm {
     type Txn = u64;
     type Key = u64;
-    type Value = Bomb;
-    type Output = ();
+    type Value = u64;
+    type Output = Bomb;
 
-    fn execute<V: TxnView<u64, Bomb>>(&self, txn: &u64, view: &mut V) -> Result<(), VmError> {
-        view.write(*txn, Bomb(*txn));
-        Ok(())
+    fn execute<V: TxnView<u64, u64>>(&self, txn: &u64, view: &mut V) -> Result<Bomb, VmError> {
+        if self.fail && *txn == FAILING_TXN {
+            return Err(VmError::Fatal("the block is invalid".to_owned()));
+        }
+        view.write(*txn, *txn);
+        Ok(Bomb(*txn))
     }
 }
 
 #[test]
 fn helpers_stop_waiting_when_the_block_set_up_unwinds() {
     // The caller resets the kept buffers while the helpers wait for the
-    // block. Here the reset unwinds (dropping the last block's values
-    // panics): the helpers must give up, the call must return, and the
+    // block. Here the reset unwinds: a failed block left its later
+    // transactions' outputs in their result slots, and dropping them
+    // panics. The helpers must give up, the call must return, and the
     // executor must run the next block.
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -485,22 +495,31 @@ fn helpers_stop_waiting_when_the_block_set_up_unwinds() {
             .unwrap()
             .with_min_txns_per_worker(0);
         let txns: Vec<u64> = (0..200).collect();
-        let storage = HashMap::<u64, Bomb>::new();
-        drop(executor.execute(&BombVm, &txns, &storage).unwrap());
+        let storage = HashMap::<u64, u64>::new();
+        let failed = executor.execute(&BombVm { fail: true }, &txns, &storage);
+        let failed = matches!(failed, Err(BlockError::TxnFailed { txn_idx, .. }) if txn_idx == 150);
         BOMBS_ARMED.store(true, Ordering::SeqCst);
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            executor.execute(&BombVm, &txns, &storage).map(drop)
+            executor
+                .execute(&BombVm { fail: false }, &txns, &storage)
+                .map(drop)
         }));
         BOMBS_ARMED.store(false, Ordering::SeqCst);
-        let next = executor.execute(&BombVm, &txns, &storage).map(|output| {
-            let workers = output.stats.workers;
-            (output.final_values.len(), workers)
-        });
-        done.send((unwound.is_err(), next)).unwrap();
+        let next = executor
+            .execute(&BombVm { fail: false }, &txns, &storage)
+            .map(|output| {
+                let workers = output.stats.workers;
+                (output.final_values.len(), workers)
+            });
+        done.send((failed, unwound.is_err(), next)).unwrap();
     });
-    let (unwound, next) = finished
+    let (failed, unwound, next) = finished
         .recv_timeout(Duration::from_secs(60))
         .expect("the executor hung after the block's set-up unwound");
+    assert!(
+        failed,
+        "the first block was meant to fail at transaction 150"
+    );
     assert!(unwound, "the set-up was meant to unwind");
     assert_eq!(next, Ok((200, 2)));
 }

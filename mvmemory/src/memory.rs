@@ -273,6 +273,9 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             if let Some(location) = locked.get() {
                 location.versions.insert(txn_idx, incarnation, data);
                 read_above = location.read_above(txn_idx);
+                if group.is_none() {
+                    self.locations.note_versions(id, &location.versions);
+                }
             }
             if also_read {
                 self.note_reader(locked, group, txn_idx);
@@ -719,11 +722,11 @@ mod tests {
         );
     }
 
-    /// Clearing must empty the index, by bucket or whole: stale buckets
-    /// would pile up block after block until no probe found room. Dense
-    /// blocks (3 new locations per transaction: 768 of 2,048 buckets) take
-    /// the whole-index path, sparse ones (8 locations in one reservation of
-    /// 32 slots) the per-bucket one.
+    /// Clearing must leave no bucket naming a location: stale buckets would
+    /// pile up block after block until no probe found room, and stale
+    /// locations (still in their slots) would be read. Dense blocks (3 new
+    /// locations per transaction: 768 of 2,048 buckets) alternate with
+    /// sparse ones (8 locations in one reservation of 32 slots).
     #[test]
     fn a_memory_reused_for_block_after_block_of_new_keys_is_emptied_each_time() {
         const TXNS: usize = 256;
@@ -753,6 +756,29 @@ mod tests {
             assert!(memory.locations.index_is_empty(), "block {block}");
             assert_eq!(memory.read(&first, TXNS, None), MvRead::Storage);
         }
+    }
+
+    /// Buckets carry the generation of the block that published them, in
+    /// 16 bits; when the counter wraps, the index must be zeroed, or the
+    /// buckets of the first block of the cycle would name their locations
+    /// again, which stay in their slots until a later block fills them.
+    #[test]
+    fn buckets_of_the_last_cycle_stay_empty_when_the_generation_wraps() {
+        let mut memory = Memory::new(4);
+        write(&memory, 0, 0, &[(1, WriteOp::Value(5))]);
+        memory.reset(4);
+        // As if every generation but the last had passed without a block
+        // filling key 1's slot again.
+        memory.locations.skip_to_last_generation();
+        assert_eq!(memory.read(&1, 1, None), MvRead::Storage);
+        memory.reset(4);
+        assert!(memory.locations.index_is_empty());
+        assert_eq!(memory.read(&1, 1, None), MvRead::Storage);
+        write(&memory, 0, 0, &[(1, WriteOp::Value(6))]);
+        assert_eq!(
+            memory.read(&1, 1, None),
+            MvRead::Value(Some(6), ReadOrigin::Version(0, 0))
+        );
     }
 
     /// A hot key's lanes must read, validate and materialize exactly like
