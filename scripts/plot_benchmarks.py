@@ -8,6 +8,12 @@ writes speedup_vs_accounts.svg (rows of one block size, by account count)
 and speedup_vs_block_size.svg (rows of the largest account count, by block
 size), one line per workload and thread count, with the ideal speedup the
 block's dependencies allow dashed.
+
+    cargo run --release -p parex-benches --example cost_sweep -- 2 11 cost.jsonl
+    scripts/plot_benchmarks.py --cost cost.jsonl docs/plots
+
+writes speedup_vs_transaction_cost.svg: the speedup by the sequential cost
+of one transaction.
 """
 
 import json
@@ -27,6 +33,11 @@ def load(path):
         if line.startswith("{"):
             rows.append(json.loads(line))
     return rows
+
+
+def tick(x):
+    """A tick label: integers with separators, costs with two digits."""
+    return f"{x:,}" if isinstance(x, int) else f"{x:.2g}"
 
 
 def chart(title, xlabel, series, ideal):
@@ -65,7 +76,7 @@ def chart(title, xlabel, series, ideal):
         if last is not None and px(x) - px(last) < 30:
             continue
         last = x
-        out.append(f'<text x="{px(x):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{x:,}</text>')
+        out.append(f'<text x="{px(x):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{tick(x)}</text>')
     out.append(f'<text x="{LEFT + pw / 2}" y="{H - 15}" text-anchor="middle">{xlabel}</text>')
     out.append(
         f'<text transform="translate(18,{TOP + ph / 2}) rotate(-90)" text-anchor="middle">'
@@ -95,7 +106,32 @@ def chart(title, xlabel, series, ideal):
     return "\n".join(out)
 
 
+def cost_chart(rows, outdir):
+    series, ideal = defaultdict(list), defaultdict(list)
+    for row in rows:
+        label = f'{row["workload"]}, {row["threads"]} thr'
+        series[label].append((row["us_per_txn"], row["speedup"]))
+        ideal[label].append((row["us_per_txn"], row["ideal_speedup"]))
+    (outdir / "speedup_vs_transaction_cost.svg").write_text(
+        chart(
+            "Speedup vs cost of a transaction (10,000 transactions)",
+            "µs per transaction, sequential (log scale)",
+            series,
+            ideal,
+        )
+    )
+    print(f"wrote {outdir}/speedup_vs_transaction_cost.svg")
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--cost":
+        rows = load(sys.argv[2])
+        if not rows:
+            sys.exit(f"no JSON rows in {sys.argv[2]}")
+        outdir = Path(sys.argv[3])
+        outdir.mkdir(parents=True, exist_ok=True)
+        cost_chart(rows, outdir)
+        return
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     rows = load(sys.argv[1])
