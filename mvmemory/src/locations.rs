@@ -15,8 +15,9 @@
 //! earlier block left in it until an inserter of a later block fills it
 //! again, so the last block's locations are dropped where the next block
 //! touches their slots anyway, by the workers, not in a sweep through cold
-//! memory before the block starts (for 10,000 node transfers, a sweep of
-//! about 6 MB that cost 8% of the block).
+//! memory on one thread before the block starts, while the other workers
+//! wait (for 10,000 node transfers, about 6 MB; `docs/BENCHMARKS.md` has
+//! what it cost and what skipping it gained).
 //!
 //! Invariants:
 //! - a bucket goes from empty (or an earlier generation's) to naming one
@@ -240,11 +241,7 @@ const MAX_PROBE: usize = 1 << 10;
 
 /// The highest generation; the one after it zeroes the index and starts
 /// again from 1. A bucket word keeps 16 bits for it.
-#[cfg(not(loom))]
 const MAX_GENERATION: u64 = u16::MAX as u64;
-/// Under loom, small enough for a model to wrap.
-#[cfg(loom)]
-const MAX_GENERATION: u64 = 3;
 
 /// Where the generation starts in a bucket word.
 const GENERATION_SHIFT: u32 = 48;
