@@ -31,10 +31,9 @@ use self::executors::Executors;
 use crate::chain::constants::{
     BLOCK_REWARD, BLOCK_VERSION, MAX_BLOCK_SIZE, MAX_BLOCK_TXS, MAX_TX_SIZE,
 };
-use crate::chain::{verify_block_txs, Block, Payload, Transaction};
+use crate::chain::{verify_block_txs, Block, Transaction};
 use crate::codec::Encode;
 use crate::crypto::{Hash, PublicKey};
-use crate::state::StateKey;
 use crate::storage::{ChainTip, Storage};
 use crate::vm::{ChainTxn, ChainVm, VerifiedTx};
 
@@ -132,8 +131,7 @@ impl<S: Storage> Blockchain<S> {
             .storage
             .read()
             .map_err(|_| BlockchainError::LockPoisoned)?;
-        let base = Snapshot::prefetch(&*storage, &txns)?;
-        note_unset_multisigs(&mut txns, &base)?;
+        let base = Snapshot::prefetch(&*storage, &mut txns)?;
         let started = Instant::now();
         let (path, output, diverged) = self.execute(&block, &txns, &base, path)?;
         let exec_time = started.elapsed();
@@ -284,37 +282,6 @@ impl<S: Storage> Blockchain<S> {
         }
         Ok((block_bytes, transactions))
     }
-}
-
-/// Marks the user transactions whose source has no multisig configuration
-/// in `base` and sets none in this block (`VerifiedTx::multisig_unset`), so
-/// that the VM skips reading it: every transaction read its source's
-/// configuration, and most accounts have none, which cost node transfers
-/// 7-13% of their time. Exact: only a `MultiSig` payload writes a
-/// configuration, and only its own source's, so such a transaction would
-/// read nothing there on either path.
-pub fn note_unset_multisigs<S: Storage>(
-    txns: &mut [ChainTxn],
-    base: &Snapshot<'_, S>,
-) -> Result<(), BlockchainError> {
-    let setters: std::collections::HashSet<PublicKey> = txns
-        .iter()
-        .filter_map(|txn| match txn {
-            ChainTxn::User(verified) => match verified.tx.body.payload {
-                Payload::MultiSig { .. } => Some(verified.tx.body.source),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
-    for txn in txns {
-        if let ChainTxn::User(verified) = txn {
-            let source = verified.tx.body.source;
-            verified.multisig_unset =
-                !setters.contains(&source) && base.value(&StateKey::MultiSig(source))?.is_none();
-        }
-    }
-    Ok(())
 }
 
 /// A user transaction's outcome as text: `applied`, `orphaned: reason`, or

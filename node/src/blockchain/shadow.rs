@@ -110,7 +110,7 @@ mod tests {
 
         let dir = std::env::temp_dir().join(format!("parex-shadow-{}", std::process::id()));
         let storage = MemoryStorage::new();
-        let base = Snapshot::prefetch(&storage, &[]).unwrap();
+        let base = Snapshot::prefetch(&storage, &mut []).unwrap();
         let block = Block::new(3, Hash::ZERO, 0, PublicKey([1; 32]), Vec::new());
         let path = write_reproducer(&dir, &block, &base, Some(2), "test").unwrap();
         let report: serde_json::Value =

@@ -1,5 +1,7 @@
 //! The pre-block state both execution paths read.
 
+use std::collections::HashSet;
+
 use ahash::RandomState;
 use hashbrown::{hash_table, HashTable};
 
@@ -7,6 +9,7 @@ use parex_engine::BaseStorage;
 
 use crate::chain::constants::NATIVE_ASSET;
 use crate::chain::Payload;
+use crate::crypto::PublicKey;
 use crate::state::{StateKey, StateValue};
 use crate::storage::{Storage, StorageError};
 use crate::vm::ChainTxn;
@@ -32,8 +35,10 @@ pub struct Snapshot<'a, S> {
 }
 
 impl<'a, S: Storage> Snapshot<'a, S> {
-    /// Loads every location `txns` may read or add to.
-    pub fn prefetch(storage: &'a S, txns: &[ChainTxn]) -> Result<Self, StorageError> {
+    /// Loads every location `txns` may read or add to, and notes in `txns`
+    /// what the loaded state proves about them (see
+    /// [`note_unset_multisigs`](Self::note_unset_multisigs)).
+    pub fn prefetch(storage: &'a S, txns: &mut [ChainTxn]) -> Result<Self, StorageError> {
         let mut snapshot = Self {
             index: HashTable::new(),
             hasher: RandomState::new(),
@@ -50,7 +55,37 @@ impl<'a, S: Storage> Snapshot<'a, S> {
                 snapshot.entries[at].1 = storage.get_state(&key)?;
             }
         }
+        snapshot.note_unset_multisigs(txns)?;
         Ok(snapshot)
+    }
+
+    /// Marks the user transactions whose source has no multisig
+    /// configuration before the block and sets none in it
+    /// (`VerifiedTx::multisig_unset`), so that the VM skips reading it:
+    /// every transaction read its source's configuration, and most accounts
+    /// have none, which cost node transfers 7-13% of their time. Exact: only
+    /// a `MultiSig` payload writes a configuration, and only its own
+    /// source's, so such a transaction would read nothing there on either
+    /// path. Done here, with the loading, so that no caller can forget it.
+    fn note_unset_multisigs(&self, txns: &mut [ChainTxn]) -> Result<(), StorageError> {
+        let setters: HashSet<PublicKey> = txns
+            .iter()
+            .filter_map(|txn| match txn {
+                ChainTxn::User(verified) => match verified.tx.body.payload {
+                    Payload::MultiSig { .. } => Some(verified.tx.body.source),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        for txn in txns {
+            if let ChainTxn::User(verified) = txn {
+                let source = verified.tx.body.source;
+                verified.multisig_unset = !setters.contains(&source)
+                    && self.value(&StateKey::MultiSig(source))?.is_none();
+            }
+        }
+        Ok(())
     }
 
     /// Adds `key` with no value, unless it is there already.
@@ -186,13 +221,13 @@ mod tests {
         let chain = in_memory_chain(&accounts, ExecutionConfig::default()).unwrap();
         let txs = generate_block_txs(Workload::Mixed, &mut accounts, 200, 5);
         let block = chain.build_block(accounts.public_key(0), 1, txs);
-        let txns = engine_block(&block).unwrap();
+        let mut txns = engine_block(&block).unwrap();
         let guard = chain.storage().read().unwrap();
         let storage = Counting {
             inner: &guard,
             reads: AtomicUsize::new(0),
         };
-        let snapshot = Snapshot::prefetch(&storage, &txns).unwrap();
+        let snapshot = Snapshot::prefetch(&storage, &mut txns).unwrap();
 
         let mut touched = Vec::new();
         for_each_touched_key(&txns, |key| touched.push(key));

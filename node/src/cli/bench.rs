@@ -9,9 +9,7 @@ use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
 
 use super::CliError;
-use crate::blockchain::{
-    default_threads, engine_block, note_unset_multisigs, ExecutionConfig, Snapshot,
-};
+use crate::blockchain::{default_threads, engine_block, ExecutionConfig, Snapshot};
 use crate::vm::ChainVm;
 use crate::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload as NodeWorkload};
 
@@ -242,8 +240,7 @@ fn measure(
         .storage()
         .read()
         .map_err(|_| CliError::CheckFailed("storage lock poisoned".into()))?;
-    let base = Snapshot::prefetch(&*storage, &txns)?;
-    note_unset_multisigs(&mut txns, &base)?;
+    let base = Snapshot::prefetch(&*storage, &mut txns)?;
     checked(compare(
         name, accounts, &ChainVm, &txns, &base, &parallel, runs,
     ))

@@ -19,7 +19,7 @@ pub struct VerifiedTx {
     /// transaction of the block sets one: the VM need not read it, since
     /// sequential execution would read nothing there either. `false`
     /// reads it. Set by
-    /// [`note_unset_multisigs`](crate::blockchain::note_unset_multisigs).
+    /// [`Snapshot::prefetch`](crate::blockchain::Snapshot::prefetch).
     pub multisig_unset: bool,
 }
 
