@@ -231,9 +231,9 @@ fn deltas_and_a_reader(hot: bool) {
         let value = match memory.read(&KEY, 2, None) {
             MvRead::Storage => None,
             MvRead::NeedsBase => match memory.read(&KEY, 2, Some(&Some(BASE))) {
-                MvRead::Value(value, ReadOrigin::Resolved(resolved)) => {
+                MvRead::Value(value, ReadOrigin::Resolved(resolved, writer)) => {
                     assert_eq!(value, resolved, "value and origin disagree");
-                    Some(value)
+                    Some((value, writer))
                 }
                 other => panic!("unexpected read with the base value: {other:?}"),
             },
@@ -241,7 +241,10 @@ fn deltas_and_a_reader(hot: bool) {
         };
         let (origin, seen) = match value {
             None => (ReadOrigin::Storage, BASE),
-            Some(value) => (ReadOrigin::Resolved(value), value.expect("a resolved sum")),
+            Some((value, writer)) => (
+                ReadOrigin::Resolved(value, writer),
+                value.expect("a resolved sum"),
+            ),
         };
         assert!(
             [BASE, BASE + 1, BASE + 2, BASE + 3].contains(&seen),
@@ -264,7 +267,7 @@ fn deltas_and_a_reader(hot: bool) {
         assert_eq!(valid, seen == BASE + 3, "read {seen}, valid: {valid}");
         assert_eq!(
             memory.read(&KEY, 2, Some(&Some(BASE))),
-            MvRead::Value(Some(BASE + 3), ReadOrigin::Resolved(Some(BASE + 3))),
+            MvRead::Value(Some(BASE + 3), ReadOrigin::Resolved(Some(BASE + 3), 1)),
             "a read after both writers"
         );
         let materialized = memory.materialize(3, base).expect("base never fails");

@@ -39,7 +39,7 @@
 //! assert_eq!(memory.read(&"fees", 2, None), MvRead::NeedsBase);
 //! assert_eq!(
 //!     memory.read(&"fees", 2, Some(&Some(5))),
-//!     MvRead::Value(Some(7), ReadOrigin::Resolved(Some(7))),
+//!     MvRead::Value(Some(7), ReadOrigin::Resolved(Some(7), 1)),
 //! );
 //! // Transaction 0 is aborted: transaction 2 must wait for it.
 //! memory.convert_writes_to_estimates(0);

@@ -565,8 +565,8 @@ fn still_has_origin<V: Value>(lookup: Lookup<'_, V>, origin: &ReadOrigin<V>) -> 
             },
             ReadOrigin::Version(read_idx, read_incarnation),
         ) => txn_idx == *read_idx && incarnation == *read_incarnation,
-        (Lookup::Resolved(value), ReadOrigin::Resolved(read)) => value == *read,
-        (Lookup::NeedsBase, ReadOrigin::Resolved(_)) => return None,
+        (Lookup::Resolved(value, _), ReadOrigin::Resolved(read, _)) => value == *read,
+        (Lookup::NeedsBase, ReadOrigin::Resolved(..)) => return None,
         _ => false,
     })
 }
@@ -584,7 +584,9 @@ fn mv_read<V: Value>(lookup: Lookup<'_, V>) -> MvRead<V> {
             Some(value.clone()),
             ReadOrigin::Version(txn_idx, incarnation),
         ),
-        Lookup::Resolved(value) => MvRead::Value(value.clone(), ReadOrigin::Resolved(value)),
+        Lookup::Resolved(value, writer) => {
+            MvRead::Value(value.clone(), ReadOrigin::Resolved(value, writer))
+        }
         Lookup::NeedsBase => MvRead::NeedsBase,
         Lookup::Dependency(blocking) => MvRead::Dependency(blocking),
     }
@@ -1073,7 +1075,7 @@ mod tests {
         assert_eq!(memory.read(&1, 2, None), MvRead::NeedsBase);
         assert_eq!(
             memory.read(&1, 2, Some(&Some(100))),
-            MvRead::Value(Some(103), ReadOrigin::Resolved(Some(103)))
+            MvRead::Value(Some(103), ReadOrigin::Resolved(Some(103), 1))
         );
         write(&memory, 2, 0, &[(1, WriteOp::Value(7))]);
         write(&memory, 3, 0, &[(1, WriteOp::Delta(1))]);
@@ -1083,7 +1085,7 @@ mod tests {
         );
         assert_eq!(
             memory.read(&1, 4, None),
-            MvRead::Value(Some(8), ReadOrigin::Resolved(Some(8)))
+            MvRead::Value(Some(8), ReadOrigin::Resolved(Some(8), 3))
         );
     }
 
@@ -1096,7 +1098,7 @@ mod tests {
         assert_eq!(memory.validate_read_set(1, base), Ok(true));
         let mut reads = vec![ReadDescriptor {
             key: 1,
-            origin: ReadOrigin::Resolved(Some(12)),
+            origin: ReadOrigin::Resolved(Some(12), 1),
         }];
         memory
             .record(2, 0, &mut reads, [], &mut memory.reservation())

@@ -77,8 +77,9 @@ pub(crate) enum Lookup<'a, V> {
         value: &'a V,
     },
     /// The highest lower versions are deltas; applied in order to the value
-    /// below them (or to the base value), they give this.
-    Resolved(Option<V>),
+    /// below them (or to the base value), they give this. The highest
+    /// delta's transaction comes with it.
+    Resolved(Option<V>, TxnIndex),
     /// Resolving the deltas needs the base storage's value: ask again with it.
     NeedsBase,
     /// The highest lower version that matters is an ESTIMATE of this
@@ -248,26 +249,28 @@ impl<'a, V: Value, const LANES: usize> Below<'a, V, LANES> {
             }
         }
         let after = top.map(|(entry, _)| entry.txn_idx());
-        let deltas_above = self.lanes.iter().any(|lane| {
-            lane.last()
-                .is_some_and(|last| after.is_none_or(|after| last.txn_idx() > after))
-        });
-        match top {
-            Some((entry, None)) => Lookup::Dependency(entry.txn_idx()),
-            Some((_, Some(value))) if deltas_above => {
-                Lookup::Resolved(apply_deltas(Some(value.clone()), self.ascending_above(after)).0)
-            }
-            Some((entry, Some(value))) => Lookup::Version {
+        // The highest delta above the top version, if any.
+        let last_delta = self
+            .last_writer()
+            .filter(|&last| after.is_none_or(|after| last > after));
+        match (top, last_delta) {
+            (Some((entry, None)), _) => Lookup::Dependency(entry.txn_idx()),
+            (Some((_, Some(value))), Some(last)) => Lookup::Resolved(
+                apply_deltas(Some(value.clone()), self.ascending_above(after)).0,
+                last,
+            ),
+            (Some((entry, Some(value))), None) => Lookup::Version {
                 txn_idx: entry.txn_idx(),
                 incarnation: entry.incarnation(),
                 value,
             },
-            None => match (deltas_above, base) {
-                (false, _) => Lookup::Storage,
-                (true, None) => Lookup::NeedsBase,
-                (true, Some(base)) => {
-                    Lookup::Resolved(apply_deltas(base.clone(), self.ascending_above(None)).0)
-                }
+            (None, None) => Lookup::Storage,
+            (None, Some(last)) => match base {
+                None => Lookup::NeedsBase,
+                Some(base) => Lookup::Resolved(
+                    apply_deltas(base.clone(), self.ascending_above(None)).0,
+                    last,
+                ),
             },
         }
     }
