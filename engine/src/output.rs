@@ -52,8 +52,13 @@ impl<K, V, O> BlockOutput<K, V, O> {
 pub struct ExecutionStats {
     /// Transactions in the block.
     pub txns: usize,
-    /// Worker threads that ran the block (1 for the sequential executor).
+    /// Worker threads the block was given (1 for the sequential executor).
     pub workers: usize,
+    /// Helper threads (workers other than the caller) that took part: fewer
+    /// than `workers - 1` when the block was done, or halted, before they
+    /// were up, or when the caller never woke them (a block whose start
+    /// was serial, see `ParallelExecutor`).
+    pub helpers_joined: usize,
     /// Incarnations started, including those suspended on a dependency.
     pub executions: u64,
     /// Read-set validations performed.

@@ -2,8 +2,9 @@
 
 use crate::{TxnView, Vm, VmError};
 
-/// Transaction `(i, link)` writes key `i`, after reading key `i - 1` when
-/// `link` is set (a chain), and adds 1 to a counter at key `u32::MAX`.
+/// Transaction `(i, link)` writes key `i`: one more than it read at key
+/// `i - 1` when `link` is set (a chain, where a stale read changes the
+/// write), 1 otherwise; and adds 1 to a counter at key `u32::MAX`.
 pub(crate) struct ChainVm;
 
 impl Vm for ChainVm {
@@ -18,10 +19,11 @@ impl Vm for ChainVm {
         view: &mut V,
     ) -> Result<(), VmError> {
         let (i, link) = *txn;
-        if link && i > 0 {
-            view.read(&(i - 1))?;
-        }
-        view.write(i, 1);
+        let seen = match i.checked_sub(1) {
+            Some(below) if link => view.read(&below)?,
+            _ => None,
+        };
+        view.write(i, seen.unwrap_or(0) + 1);
         view.add_delta(u32::MAX, 1);
         Ok(())
     }

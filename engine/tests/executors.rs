@@ -181,13 +181,18 @@ fn zero_threads_is_refused() {
 #[allow(dead_code)]
 fn assert_vm_is_sync<T: Vm>() {}
 
-/// Transaction 0 holds its worker until the others have started
-/// `hold_until` executions, so they all read key 0 before it is written: a
-/// burst of conflicts on any machine, however its threads are scheduled.
+/// Transaction [`SLOW`] holds its worker until the others have started
+/// `hold_until` executions, so they all read [`SHARED`] before it is
+/// written: a burst of conflicts on any machine, however its threads are
+/// scheduled. The transactions below it are independent, so the worker
+/// that starts the block wakes the others before it reaches it.
 struct SlowFirstVm {
     started: AtomicUsize,
     hold_until: usize,
 }
+
+const SLOW: u64 = 2;
+const SHARED: u64 = u64::MAX;
 
 impl Vm for SlowFirstVm {
     type Txn = u64;
@@ -200,17 +205,21 @@ impl Vm for SlowFirstVm {
         txn: &u64,
         view: &mut V,
     ) -> Result<Option<u64>, VmError> {
-        if *txn == 0 {
+        if *txn < SLOW {
+            view.write(*txn, 1);
+            return Ok(None);
+        }
+        if *txn == SLOW {
             let deadline = Instant::now() + Duration::from_secs(10);
             while self.started.load(Ordering::SeqCst) < self.hold_until && Instant::now() < deadline
             {
                 std::thread::yield_now();
             }
-            view.write(0, 1);
+            view.write(SHARED, 1);
             return Ok(None);
         }
         self.started.fetch_add(1, Ordering::SeqCst);
-        let seen = view.read(&0)?;
+        let seen = view.read(&SHARED)?;
         view.write(*txn, seen.unwrap_or(0) + txn);
         Ok(seen)
     }
@@ -268,6 +277,55 @@ fn a_dependent_block_gives_the_sequential_result() {
         let output = executor.execute(&ProgramVm, &txns, &storage).unwrap();
         assert_eq!(Ok((output.outcomes, output.final_values)), sequential);
     }
+}
+
+#[test]
+fn after_a_serial_block_a_chain_halts_before_any_helper_wakes() {
+    // Chains reading full values, then values resolved from deltas. The
+    // first block of each halts one way or another; after it, the executor
+    // holds the helpers while a block's start looks serial, so the next
+    // chains halt before anyone else ran: no transaction runs twice, none
+    // fails validation, and the prefix the caller ran is kept.
+    let by_value: Vec<_> = (0..2_000u64)
+        .map(|i| Program(vec![Op::Read(i), Op::Write(i + 1, 1)]))
+        .collect();
+    let by_delta: Vec<_> = (0..2_000u64)
+        .map(|i| Program(vec![Op::Read(i), Op::Delta(i + 1, 1)]))
+        .collect();
+    let storage = HashMap::from([(0, 1)]);
+    let executor = ParallelExecutor::new(2).unwrap();
+    for txns in [by_value, by_delta] {
+        let sequential = effect(&SequentialExecutor::new(), &txns, &storage);
+        for run in 0..3 {
+            let output = executor.execute(&ProgramVm, &txns, &storage).unwrap();
+            let stats = output.stats;
+            assert_eq!(Ok((output.outcomes, output.final_values)), sequential);
+            assert!(stats.sequential_fallback_from.is_some(), "{stats:?}");
+            if run > 0 {
+                assert!(
+                    matches!(stats.sequential_fallback_from, Some(k) if (16..=64).contains(&k)),
+                    "{stats:?}"
+                );
+                assert_eq!(stats.helpers_joined, 0, "{stats:?}");
+                assert_eq!(stats.executions, 2_000, "{stats:?}");
+                assert_eq!(stats.validation_failures, 0, "{stats:?}");
+            }
+        }
+    }
+    // Held, a block that only starts with a short chain still runs in
+    // parallel.
+    let txns: Vec<_> = (0..2_000u64)
+        .map(|i| match i {
+            0..10 => Program(vec![Op::Read(i), Op::Write(i + 1, 1)]),
+            _ => Program(vec![Op::Read(i + 10_000), Op::Write(i + 20_000, 1)]),
+        })
+        .collect();
+    let output = executor.execute(&ProgramVm, &txns, &storage).unwrap();
+    assert_eq!(
+        output.stats.sequential_fallback_from, None,
+        "{:?}",
+        output.stats
+    );
 }
 
 #[test]

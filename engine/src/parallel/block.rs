@@ -14,6 +14,7 @@ use parex_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parex_sync::{CachePadded, Mutex};
 
 use crate::executor::VmBlockOutput;
+use crate::parallel::streak::{InOrderStreak, Step};
 use crate::parallel::view::ParallelView;
 use crate::sequential::{panic_message, run_to_end, FinalValues, Written};
 use crate::write_set::WriteSet;
@@ -48,6 +49,9 @@ struct WorkerCounters {
     /// The end of the highest run claimed for execution: no transaction
     /// above it was touched.
     execution_reach: TxnIndex,
+    /// The length of the worker's [`InOrderStreak`]: the block's
+    /// transactions `0..in_order` need no validation.
+    in_order: TxnIndex,
 }
 
 /// Conflicts a block must see before contention can halt it.
@@ -153,6 +157,11 @@ struct WorkerBuffers<'m, K, V> {
     claim: Claim,
     /// This worker's slots for new locations, for this block.
     reservation: Reservation<'m>,
+    streak: InOrderStreak,
+    /// Wakes the other workers; called once, when the streak stops holding
+    /// them back.
+    wake: &'m dyn Fn(),
+    woken: bool,
 }
 
 /// The shared state of one block executed in parallel.
@@ -177,6 +186,9 @@ pub struct ParallelBlock<'a, VM: Vm, S> {
     memory_full: AtomicBool,
     /// Whether contention may halt the block (see [`Self::note_conflict`]).
     contention_fallback: bool,
+    /// Whether the worker given a `wake` keeps the others asleep while the
+    /// block's start looks serial (see [`Self::with_helpers_held`]).
+    hold_helpers: bool,
     /// The next chunk to materialize once the block is done.
     next_chunk: CachePadded<AtomicUsize>,
     /// Transactions per chunk of [`chunks`](Self::chunks).
@@ -226,6 +238,7 @@ where
             contended: AtomicBool::new(false),
             memory_full: AtomicBool::new(false),
             contention_fallback: true,
+            hold_helpers: false,
             next_chunk: CachePadded::new(AtomicUsize::new(0)),
             txns_per_chunk: chunk,
             chunks,
@@ -236,13 +249,15 @@ where
     /// then helps materialize the final values. Call it from every worker
     /// thread; it never unwinds.
     pub fn run_worker(&self) {
-        let mut buffers = WorkerBuffers {
-            reads: Vec::new(),
-            writes: WriteSet::default(),
-            counters: WorkerCounters::default(),
-            claim: Claim::new(),
-            reservation: self.memory.reservation(),
-        };
+        self.run_worker_waking(&|| {});
+    }
+
+    /// [`run_worker`](Self::run_worker) for the worker that starts the
+    /// block alone: it calls `wake` (once) when the other workers are worth
+    /// waking. That is at once, unless the block holds them (see
+    /// [`with_helpers_held`](Self::with_helpers_held)).
+    pub fn run_worker_waking(&self, wake: &dyn Fn()) {
+        let mut buffers = self.worker_buffers(wake);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.worker_loop(&mut buffers);
             // Done means no task is active anywhere: the memory is final and
@@ -257,6 +272,24 @@ where
                 panic_message(payload.as_ref())
             )));
         }
+        self.report(&buffers);
+    }
+
+    fn worker_buffers<'w>(&'w self, wake: &'w dyn Fn()) -> WorkerBuffers<'w, VM::Key, VM::Value> {
+        WorkerBuffers {
+            reads: Vec::new(),
+            writes: WriteSet::default(),
+            counters: WorkerCounters::default(),
+            claim: Claim::new(),
+            reservation: self.memory.reservation(),
+            streak: InOrderStreak::new(),
+            wake,
+            woken: false,
+        }
+    }
+
+    /// Adds a worker's counters to the block's, once it has returned.
+    fn report(&self, buffers: &WorkerBuffers<'_, VM::Key, VM::Value>) {
         let mut counters = self.counters.lock();
         counters.executions += buffers.counters.executions;
         counters.validations += buffers.counters.validations;
@@ -265,11 +298,17 @@ where
         counters.execution_reach = counters
             .execution_reach
             .max(buffers.claim.execution_reach());
+        counters.in_order = counters.in_order.max(buffers.streak.len());
     }
 
     fn worker_loop(&self, buffers: &mut WorkerBuffers<'_, VM::Key, VM::Value>) {
         let mut task = self.scheduler.next_task(&mut buffers.claim);
         while let Some(current) = task {
+            let held = self.hold_helpers && buffers.streak.holds_helpers_back();
+            if !(buffers.woken || held || self.scheduler.done()) {
+                buffers.woken = true;
+                (buffers.wake)();
+            }
             task = match current {
                 Task::Execute(version) => self.try_execute(version, buffers),
                 Task::Validate(version) => self.validate(version, buffers),
@@ -338,6 +377,27 @@ where
         self
     }
 
+    /// Whether the worker that runs [`run_worker_waking`](Self::run_worker_waking)
+    /// keeps the other workers asleep while the block's start looks serial
+    /// (off by default). Waking a sleeping thread costs its waker
+    /// microseconds, and a helper that wakes into a chain only runs ahead
+    /// on stale reads; held, a chain reaches the [`InOrderStreak`]'s window
+    /// and halts before anyone else was woken. A block whose start is
+    /// independent wakes them after its second transaction. Worth it where
+    /// serial blocks are expected (the executor holds them after a block
+    /// that halted as serial): a block whose first transactions are long
+    /// gets its helpers that much later.
+    pub fn with_helpers_held(mut self, hold: bool) -> Self {
+        self.hold_helpers = hold;
+        self
+    }
+
+    /// Whether the block was halted as serial: contention, or a serial
+    /// in-order streak.
+    pub(crate) fn contended(&self) -> bool {
+        self.contended.load(Ordering::Relaxed)
+    }
+
     /// Counts a conflict (an abort or a suspension) and halts the block when
     /// conflicts are so frequent that the block is essentially sequential:
     /// at least [`MIN_CONFLICTS`] of them, and one for every four
@@ -350,9 +410,14 @@ where
             && conflicts >= MIN_CONFLICTS
             && conflicts * 4 >= self.scheduler.execution_progress()
         {
-            self.contended.store(true, Ordering::Relaxed);
-            self.scheduler.halt();
+            self.halt_for_contention();
         }
+    }
+
+    /// Halts the block to finish it sequentially (see [`Self::finish`]).
+    fn halt_for_contention(&self) {
+        self.contended.store(true, Ordering::Relaxed);
+        self.scheduler.halt();
     }
 
     /// Stops the block with an error every worker gives up on.
@@ -372,6 +437,17 @@ where
             txn_idx,
             incarnation,
         } = version;
+        let in_streak = match buffers.streak.step(txn_idx, incarnation) {
+            Step::Extends => true,
+            Step::Outside => false,
+            Step::EndsSerial if self.contention_fallback => {
+                // Another worker has just run past a serial start, on reads
+                // the chain makes stale: finish from the streak instead.
+                self.halt_for_contention();
+                return None;
+            }
+            Step::EndsSerial => false,
+        };
         loop {
             buffers.reads.clear();
             buffers.writes.clear();
@@ -393,6 +469,7 @@ where
                 return None;
             }
             if let Some(blocking) = view.blocked_on {
+                buffers.streak.close();
                 buffers.counters.dependency_waits += 1;
                 if self
                     .scheduler
@@ -425,6 +502,13 @@ where
             if !applied {
                 buffers.writes.clear();
             }
+            let streak_depth = if in_streak {
+                buffers
+                    .streak
+                    .depth_of(buffers.reads.iter().map(|read| read.origin.writer()))
+            } else {
+                None
+            };
             let Ok(wrote_new_location) = self.memory.record(
                 txn_idx,
                 incarnation,
@@ -439,11 +523,16 @@ where
                 return None;
             };
             *self.results[txn_idx].lock() = Some(result);
-            return self.scheduler.finish_execution(
-                version,
-                wrote_new_location,
-                &mut buffers.claim,
-            );
+            let next =
+                self.scheduler
+                    .finish_execution(version, wrote_new_location, &mut buffers.claim);
+            if let Some(depth) = streak_depth {
+                if buffers.streak.extend(depth) && self.contention_fallback {
+                    // The worker loop drops `next` once it sees the halt.
+                    self.halt_for_contention();
+                }
+            }
+            return next;
         }
     }
 
@@ -650,10 +739,15 @@ where
     /// executed and still validates against the prefix below it: exactly
     /// what sequential execution gives them. Runs after the workers stopped.
     fn validated_prefix(&self) -> Result<TxnIndex, BlockError> {
+        let in_order = self.counters.lock().in_order;
         for txn_idx in 0..self.txns.len() {
             let (_, status) = self.scheduler.status(txn_idx);
             if status != TxnStatus::Executed {
                 return Ok(txn_idx);
+            }
+            // A worker's in-order streak validates by construction.
+            if txn_idx < in_order {
+                continue;
             }
             let valid = self
                 .memory
@@ -693,5 +787,97 @@ fn storage_error_at(txn_idx: TxnIndex, error: StorageError) -> BlockError {
     BlockError::Storage {
         txn_idx: txn_idx.saturating_sub(1),
         error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::streak::SERIAL_WINDOW;
+    use crate::test_vm::ChainVm;
+    use crate::EmptyStorage;
+
+    type ChainBlock<'a> = ParallelBlock<'a, ChainVm, EmptyStorage>;
+
+    /// `len` transactions, the first `linked` of them a chain.
+    fn chain(len: u32, linked: u32) -> Vec<(u32, bool)> {
+        (0..len).map(|i| (i, i < linked)).collect()
+    }
+
+    fn next_execution(block: &ChainBlock<'_>, claim: &mut Claim) -> Version {
+        match block.scheduler.next_task(claim) {
+            Some(Task::Execute(version)) => version,
+            other => panic!("expected an execution, got {other:?}"),
+        }
+    }
+
+    fn final_value(output: &VmBlockOutput<ChainVm>, key: u32) -> Option<u64> {
+        output
+            .final_values
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, value)| *value)
+    }
+
+    #[test]
+    fn a_halted_block_validates_what_lies_beyond_the_in_order_streak() {
+        // Worker B runs transaction 1 before worker A runs transaction 0,
+        // so B read key 0 before it was written; the block halts before
+        // anyone validates. A's streak (transaction 0) needs no validation;
+        // B's stale transaction 1 must fail it and run again sequentially.
+        let txns = chain(3, 3);
+        let storage = EmptyStorage;
+        let block = ParallelBlock::new(&ChainVm, &txns, &storage);
+        let wake = || {};
+        let mut a = block.worker_buffers(&wake);
+        let mut b = block.worker_buffers(&wake);
+        let first = next_execution(&block, &mut a.claim);
+        let second = next_execution(&block, &mut b.claim);
+        assert_eq!((first.txn_idx, second.txn_idx), (0, 1));
+        let _ = block.try_execute(second, &mut b);
+        let _ = block.try_execute(first, &mut a);
+        block.halt_for_contention();
+        block.report(&a);
+        block.report(&b);
+        assert_eq!(block.validated_prefix(), Ok(1));
+        let output = block.finish().unwrap();
+        assert_eq!(output.stats.sequential_fallback_from, Some(1));
+        let values: Vec<_> = (0..3).map(|key| final_value(&output, key)).collect();
+        assert_eq!(values, [Some(1), Some(2), Some(3)]);
+    }
+
+    /// Runs `txns` on one thread through `run_worker_waking`; returns the
+    /// number of transactions the worker had finished when it called
+    /// `wake` (`None`: never), and the output.
+    fn run_alone(txns: &[(u32, bool)], held: bool) -> (Option<usize>, VmBlockOutput<ChainVm>) {
+        let storage = EmptyStorage;
+        let block = ParallelBlock::new(&ChainVm, txns, &storage)
+            .with_workers(2)
+            .with_helpers_held(held);
+        let woken_at = std::cell::Cell::new(None);
+        block.run_worker_waking(&|| {
+            let finished = block.results.iter().filter(|r| r.lock().is_some());
+            woken_at.set(Some(finished.count()));
+        });
+        (woken_at.get(), block.finish().unwrap())
+    }
+
+    #[test]
+    fn held_helpers_sleep_through_a_serial_start_and_wake_after_an_independent_one() {
+        // A chain halts at the window without waking anyone.
+        let (woken, output) = run_alone(&chain(1_000, 1_000), true);
+        assert_eq!(woken, None);
+        assert_eq!(output.stats.sequential_fallback_from, Some(SERIAL_WINDOW));
+        assert_eq!(output.stats.executions, 1_000);
+        assert_eq!(final_value(&output, 999), Some(1_000));
+        // Not held, the helpers are woken before the first transaction.
+        let (woken, _) = run_alone(&chain(1_000, 1_000), false);
+        assert_eq!(woken, Some(0));
+        // Held, a block whose chain stops early wakes them once its streak
+        // stops looking serial: a chain of 10 is three quarters of 13, not
+        // of 14.
+        let (woken, output) = run_alone(&chain(1_000, 10), true);
+        assert_eq!(woken, Some(14));
+        assert_eq!(output.stats.sequential_fallback_from, None);
     }
 }

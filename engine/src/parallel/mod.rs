@@ -2,6 +2,7 @@
 
 mod block;
 mod pool;
+mod streak;
 mod view;
 
 use std::num::NonZeroUsize;
@@ -41,6 +42,10 @@ pub struct ParallelExecutor {
     buffers: KeptBuffers,
     /// Runs the blocks too small for two workers, on tables of its own.
     sequential: SequentialExecutor,
+    /// Whether the last parallel block halted as serial: the next one
+    /// then holds its helpers while its start looks serial
+    /// ([`ParallelBlock::with_helpers_held`]).
+    expect_serial: AtomicBool,
 }
 
 impl std::fmt::Debug for ParallelExecutor {
@@ -73,6 +78,7 @@ impl ParallelExecutor {
             pool: Mutex::new(WorkerPool::new(threads)?),
             buffers: KeptBuffers::default(),
             sequential: SequentialExecutor::new(),
+            expect_serial: AtomicBool::new(false),
         })
     }
 
@@ -135,61 +141,36 @@ impl Executor for ParallelExecutor {
             .buffers
             .take::<BlockBuffers<VM::Key, VM::Value, VM::Output>>()
             .unwrap_or_else(|| BlockBuffers::new(txns.len()));
-        // The helpers are woken before the buffers are reset, not after:
-        // waking one takes tens of microseconds, which the reset (on the
-        // caller) now covers instead of the block's first transactions.
-        // A helper that wakes first waits for the block to be published.
-        let staged = Mutex::new(Some(buffers));
-        let published = OnceLock::new();
-        let abandoned = AtomicBool::new(false);
-        pool.run(workers, &|worker| {
-            if worker == 0 {
-                // Waiting helpers give up if no block comes (the reset
-                // unwound).
-                let _give_up = GiveUpUnlessPublished(&published, &abandoned);
-                let buffers = staged.lock().unwrap_or_else(PoisonError::into_inner).take();
-                if let Some(buffers) = buffers {
-                    let block = ParallelBlock::with_buffers(vm, txns, storage, buffers)
-                        .with_workers(workers)
-                        .with_contention_fallback(self.contention_fallback);
-                    let _ = published.set(block);
-                }
-            } else {
-                // `std`'s spin and yield, as in the pool: not the facade's
-                // backoff, which under loom yields to loom's scheduler.
-                while published.get().is_none() {
-                    if abandoned.load(Ordering::Acquire) {
-                        return;
-                    }
-                    std::hint::spin_loop();
-                    std::thread::yield_now();
-                }
-            }
+        // The block is published before any helper is woken: the caller
+        // wakes them from its worker loop, at once or, after a serial
+        // block, once this block's start shows it is worth it.
+        let published: OnceLock<ParallelBlock<VM, S>> = OnceLock::new();
+        let helper = |_: usize| {
             if let Some(block) = published.get() {
                 block.run_worker();
             }
+        };
+        let ((), helpers_joined) = pool.run(workers, &helper, |offer| {
+            let block = published.get_or_init(|| {
+                ParallelBlock::with_buffers(vm, txns, storage, buffers)
+                    .with_workers(workers)
+                    .with_contention_fallback(self.contention_fallback)
+                    .with_helpers_held(self.expect_serial.load(Ordering::Relaxed))
+            });
+            block.run_worker_waking(&|| offer.wake());
         });
         drop(pool);
         let block = published
             .into_inner()
             .ok_or_else(|| BlockError::Internal("the block was never set up".to_owned()))?;
+        self.expect_serial
+            .store(block.contended(), Ordering::Relaxed);
         let (output, buffers) = block.finish_recycling();
         self.buffers.put(buffers);
         let mut output = output?;
         output.stats.workers = workers;
+        output.stats.helpers_joined = helpers_joined;
         output.stats.wall_time = started.elapsed();
         Ok(output)
-    }
-}
-
-/// Sets its flag when dropped with nothing published in its cell: the
-/// helpers that wait for the cell then stop waiting.
-struct GiveUpUnlessPublished<'a, T>(&'a OnceLock<T>, &'a AtomicBool);
-
-impl<T> Drop for GiveUpUnlessPublished<'_, T> {
-    fn drop(&mut self) {
-        if self.0.get().is_none() {
-            self.1.store(true, Ordering::Release);
-        }
     }
 }

@@ -5,6 +5,7 @@
 //! joins the workers of a block, and the loom tests drive the worker loop
 //! with threads of their own.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -85,54 +86,94 @@ impl WorkerPool {
         Ok(pool)
     }
 
-    /// Runs `job(0)` on the calling thread and offers `job(1..workers)` to
-    /// helpers; returns when the caller's part has returned and every
-    /// helper that joined in time has too. A helper joins if it wakes up
-    /// before the caller's part is done, so `job` must be correct with any
-    /// number of the offered workers (Block-STM is: the workers share one
-    /// scheduler). `job` must not unwind: a helper's panic is caught and
-    /// dropped.
-    pub(crate) fn run<'job>(&self, workers: usize, job: &'job (dyn Fn(usize) + Sync + 'job)) {
-        let helpers = workers.saturating_sub(1).min(self.helpers.len());
-        if helpers > 0 {
-            // SAFETY: only the lifetime is erased; `CloseAndWait` below does
-            // not let this function return (or unwind) before every helper
-            // that joined has finished with the pointer, and no helper joins
-            // after it closed the job.
-            let ptr: *const Job = unsafe {
-                std::mem::transmute::<&'job (dyn Fn(usize) + Sync + 'job), &'static Job>(job)
-            };
-            self.shared.finished.store(0, Ordering::SeqCst);
-            let mut dispatch = lock(&self.shared.dispatch);
-            dispatch.generation += 1;
-            dispatch.job = Some(JobPtr(ptr));
-            dispatch.last_helper = helpers;
-            dispatch.closed = false;
-            dispatch.joined = 0;
-            drop(dispatch);
-            self.shared.start.notify_all();
+    /// Runs `lead` on the calling thread; once `lead` calls
+    /// [`Offer::wake`], offers `job(1..workers)` to helpers. Returns, with
+    /// how many helpers joined, when `lead` has returned and every helper
+    /// that joined in time has too. A
+    /// helper joins if it wakes up before `lead` is done, so `job` must be
+    /// correct with any number of the offered workers (Block-STM is: the
+    /// workers share one scheduler). `job` must not unwind: a helper's
+    /// panic is caught and dropped.
+    ///
+    /// Waking is left to `lead` because it is not free: the futex wake
+    /// costs the caller microseconds, and a block that turns out serial
+    /// before it wakes anyone pays none of it.
+    pub(crate) fn run<'job, R>(
+        &self,
+        workers: usize,
+        job: &'job (dyn Fn(usize) + Sync + 'job),
+        lead: impl FnOnce(&Offer<'_, 'job>) -> R,
+    ) -> (R, usize) {
+        let offer = Offer {
+            shared: &self.shared,
+            helpers: workers.saturating_sub(1).min(self.helpers.len()),
+            job,
+            offered: Cell::new(false),
+            joined: Cell::new(0),
+        };
+        let result = {
+            let _wait = CloseAndWait(&offer);
+            lead(&offer)
+        };
+        (result, offer.joined.get())
+    }
+}
+
+/// The right to hand the current job to the helpers, given to the caller's
+/// part of [`WorkerPool::run`].
+pub(crate) struct Offer<'p, 'job> {
+    shared: &'p Shared,
+    helpers: usize,
+    job: &'job (dyn Fn(usize) + Sync + 'job),
+    offered: Cell<bool>,
+    /// Set when the job is closed: the helpers that joined it.
+    joined: Cell<usize>,
+}
+
+impl<'job> Offer<'_, 'job> {
+    /// Wakes the helpers to join the job; only the first call does
+    /// anything.
+    pub(crate) fn wake(&self) {
+        if self.helpers == 0 || self.offered.replace(true) {
+            return;
         }
-        let _wait = CloseAndWait(&self.shared, helpers > 0);
-        job(0);
+        // SAFETY: only the lifetime is erased; `CloseAndWait`, armed
+        // before the caller's part started, does not let `run` return (or
+        // unwind) before every helper that joined has finished with the
+        // pointer, and no helper joins after it closed the job.
+        let ptr: *const Job = unsafe {
+            std::mem::transmute::<&'job (dyn Fn(usize) + Sync + 'job), &'static Job>(self.job)
+        };
+        self.shared.finished.store(0, Ordering::SeqCst);
+        let mut dispatch = lock(&self.shared.dispatch);
+        dispatch.generation += 1;
+        dispatch.job = Some(JobPtr(ptr));
+        dispatch.last_helper = self.helpers;
+        dispatch.closed = false;
+        dispatch.joined = 0;
+        drop(dispatch);
+        self.shared.start.notify_all();
     }
 }
 
 /// Closes the current job and blocks until every helper that joined it has
 /// finished, also when the caller's own part unwinds.
-struct CloseAndWait<'a>(&'a Shared, bool);
+struct CloseAndWait<'o, 'p, 'job>(&'o Offer<'p, 'job>);
 
-impl Drop for CloseAndWait<'_> {
+impl Drop for CloseAndWait<'_, '_, '_> {
     fn drop(&mut self) {
-        let CloseAndWait(shared, offered) = *self;
-        if !offered {
+        let offer = self.0;
+        if !offer.offered.get() {
             return;
         }
+        let shared = offer.shared;
         let joined = {
             let mut dispatch = lock(&shared.dispatch);
             dispatch.closed = true;
             dispatch.job = None;
             dispatch.joined
         };
+        offer.joined.set(joined);
         // A short spin first: at the end of a block the helpers that joined
         // finish within microseconds of the caller.
         for _ in 0..256 {
@@ -203,16 +244,26 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
+    /// Offers `job` to the helpers at once and runs `job(0)` on the caller.
+    fn run_all(pool: &WorkerPool, workers: usize, job: &(dyn Fn(usize) + Sync)) {
+        let ((), joined) = pool.run(workers, job, |offer| {
+            offer.wake();
+            job(0);
+        });
+        assert!(joined < workers.max(1));
+    }
+
     #[test]
     fn the_caller_always_runs_and_helpers_join_at_most_once_per_job() {
         let pool = WorkerPool::new(4).unwrap();
         for workers in [1, 2, 4, 3, 4, 1] {
             let ids = Mutex::new(Vec::new());
-            pool.run(workers, &|id| {
+            let job = |id| {
                 // Long enough for woken helpers to join.
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 ids.lock().unwrap().push(id);
-            });
+            };
+            run_all(&pool, workers, &job);
             let mut ids = ids.into_inner().unwrap();
             ids.sort_unstable();
             assert_eq!(ids[0], 0);
@@ -229,7 +280,7 @@ mod tests {
         let pool = WorkerPool::new(2).unwrap();
         for _ in 0..200 {
             let calls = AtomicUsize::new(0);
-            pool.run(2, &|_| {
+            run_all(&pool, 2, &|_| {
                 calls.fetch_add(1, Ordering::SeqCst);
             });
             // Every helper that joined has returned: the count is final.
@@ -243,15 +294,41 @@ mod tests {
     #[test]
     fn a_panicking_helper_neither_hangs_nor_poisons_the_pool() {
         let pool = WorkerPool::new(2).unwrap();
-        pool.run(2, &|id| {
+        run_all(&pool, 2, &|id| {
             if id == 1 {
                 panic!("helper fails");
             }
         });
         let calls = AtomicUsize::new(0);
-        pool.run(2, &|_| {
+        run_all(&pool, 2, &|_| {
             calls.fetch_add(1, Ordering::SeqCst);
         });
         assert!(calls.load(Ordering::SeqCst) >= 1);
+    }
+
+    #[test]
+    fn helpers_never_woken_never_run_and_cost_no_wait() {
+        let pool = WorkerPool::new(4).unwrap();
+        let calls = AtomicUsize::new(0);
+        let job = |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+        };
+        for _ in 0..50 {
+            assert_eq!(pool.run(4, &job, |_| 7), (7, 0));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        // A later offer reaches each of them once, however often it wakes.
+        let ((), joined) = pool.run(4, &job, |offer| {
+            offer.wake();
+            offer.wake();
+            let started = std::time::Instant::now();
+            while calls.load(Ordering::SeqCst) < 3 {
+                assert!(started.elapsed().as_secs() < 10, "the helpers never joined");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(joined, 3);
     }
 }
