@@ -381,8 +381,10 @@ where
     /// keeps the other workers asleep while the block's start looks serial
     /// (off by default). Waking a sleeping thread costs its waker
     /// microseconds, and a helper that wakes into a chain only runs ahead
-    /// on stale reads; held, a chain reaches the [`InOrderStreak`]'s window
-    /// and halts before anyone else was woken. A block whose start is
+    /// on stale reads; held, a chain reaches the in-order streak's window
+    /// (64 transactions, `engine/src/parallel/streak.rs`: the first worker
+    /// executed them alone, in order, with exact reads) and halts before
+    /// anyone else was woken. A block whose start is
     /// independent wakes them after its second transaction. Worth it where
     /// serial blocks are expected (the executor holds them after a block
     /// that halted as serial): a block whose first transactions are long

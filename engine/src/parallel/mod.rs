@@ -141,21 +141,40 @@ impl Executor for ParallelExecutor {
             .buffers
             .take::<BlockBuffers<VM::Key, VM::Value, VM::Output>>()
             .unwrap_or_else(|| BlockBuffers::new(txns.len()));
-        // The block is published before any helper is woken: the caller
-        // wakes them from its worker loop, at once or, after a serial
-        // block, once this block's start shows it is worth it.
+        // Unless the block holds its helpers, they are woken before the
+        // buffers are reset, not after: waking one takes tens of
+        // microseconds, which the reset (on the caller) then covers. A
+        // helper up first waits for the block to be published, and gives
+        // up if the caller's part ends without one (its reset unwound). A
+        // block that holds them has the caller wake them from its worker
+        // loop, once the block's start shows it is worth it.
+        let hold = self.expect_serial.load(Ordering::Relaxed);
         let published: OnceLock<ParallelBlock<VM, S>> = OnceLock::new();
+        let abandoned = AtomicBool::new(false);
         let helper = |_: usize| {
+            // `std`'s spin and yield, as in the pool: not the facade's
+            // backoff, which under loom yields to loom's scheduler.
+            while published.get().is_none() {
+                if abandoned.load(Ordering::Acquire) {
+                    return;
+                }
+                std::hint::spin_loop();
+                std::thread::yield_now();
+            }
             if let Some(block) = published.get() {
                 block.run_worker();
             }
         };
         let ((), helpers_joined) = pool.run(workers, &helper, |offer| {
+            if !hold {
+                offer.wake();
+            }
+            let _give_up = GiveUpUnlessPublished(&published, &abandoned);
             let block = published.get_or_init(|| {
                 ParallelBlock::with_buffers(vm, txns, storage, buffers)
                     .with_workers(workers)
                     .with_contention_fallback(self.contention_fallback)
-                    .with_helpers_held(self.expect_serial.load(Ordering::Relaxed))
+                    .with_helpers_held(hold)
             });
             block.run_worker_waking(&|| offer.wake());
         });
@@ -172,5 +191,17 @@ impl Executor for ParallelExecutor {
         output.stats.helpers_joined = helpers_joined;
         output.stats.wall_time = started.elapsed();
         Ok(output)
+    }
+}
+
+/// Sets its flag when dropped with nothing published in its cell: the
+/// helpers that wait for the cell then stop waiting.
+struct GiveUpUnlessPublished<'a, T>(&'a OnceLock<T>, &'a AtomicBool);
+
+impl<T> Drop for GiveUpUnlessPublished<'_, T> {
+    fn drop(&mut self) {
+        if self.0.get().is_none() {
+            self.1.store(true, Ordering::Release);
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! helper wakes up and claims a run of its own (tens of microseconds, tens
 //! to hundreds of cheap transactions). While it does, every read it makes
 //! is exact: each transaction below the one it executes was executed by it,
-//! once, and recorded before. Two things follow.
+//! once, and recorded before. Three things follow.
 //!
 //! - The streak needs no validation when a halted block looks for its
 //!   validated prefix: transaction `i` of the streak read what the
@@ -13,13 +13,18 @@
 //!   since each validates (by induction from transaction 0).
 //! - The streak's read-after-write dependencies are the block's real ones,
 //!   so its critical path (the longest chain of transactions each reading
-//!   what the previous one wrote, as in [`crate::DependencyProfile`]) is
+//!   what the previous one wrote, as in [`crate::analysis::DependencyProfile`]) is
 //!   known as it grows. A streak whose critical path covers three quarters
-//!   of its transactions is a block that no number of workers runs more
-//!   than 4/3 as fast as one; for transactions of a microsecond it runs
-//!   slower in parallel than sequentially, so the block halts right there
-//!   and finishes sequentially, instead of waiting for the helper's
-//!   conflicts to show the same.
+//!   of its transactions is, as far as it shows, a block that no number of
+//!   workers runs more than 4/3 as fast as one; for transactions of a
+//!   microsecond it runs slower in parallel than sequentially, so the block
+//!   halts right there and finishes sequentially, instead of waiting for
+//!   the helper's conflicts to show the same.
+//! - While the streak looks serial, waking the helpers would buy nothing:
+//!   a block that holds them ([`ParallelBlock::with_helpers_held`]) wakes
+//!   them only once it stops looking so.
+//!
+//! [`ParallelBlock::with_helpers_held`]: super::ParallelBlock::with_helpers_held
 
 use crate::{Incarnation, TxnIndex};
 
@@ -39,7 +44,7 @@ pub(crate) const MIN_SERIAL_STREAK: usize = 16;
 pub(crate) enum Step {
     /// It is the streak's next transaction.
     Extends,
-    /// The streak had ended before.
+    /// It does not extend the streak, which ended before or ends here.
     Outside,
     /// It ends a streak of at least [`MIN_SERIAL_STREAK`] transactions,
     /// three quarters of them on one chain.
