@@ -47,7 +47,7 @@ where
         inner: vm,
         accesses: Mutex::new(vec![Access::default(); txns.len()]),
     };
-    let mut run = SequentialRun::new(None, txns.len());
+    let mut run = SequentialRun::new(None, Vec::new(), txns.len());
     run.execute(&tracking, txns, 0, storage)?;
     let accesses = tracking.accesses.into_inner();
 

@@ -50,7 +50,7 @@ impl Executor for SequentialExecutor {
     {
         let started = Instant::now();
         let mut kept = self.kept.take();
-        let run = run_to_end(vm, txns, 0, storage, Vec::new(), &mut kept);
+        let run = run_to_end(vm, txns, 0, storage, Vec::new(), Vec::new(), &mut kept);
         if let Some(written) = kept {
             self.kept.put(written);
         }
@@ -80,14 +80,20 @@ pub(crate) struct SequentialRun<K, V, O> {
 
 impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
     /// A run of `txns` transactions, in `written` if given (an earlier
-    /// run's, emptied by [`Written::take_values`]) and not far too large.
-    pub(crate) fn new(written: Option<Written<K, V>>, txns: usize) -> Self {
+    /// run's, emptied by [`Written::take_values`]) and not far too large,
+    /// appending to `outcomes`.
+    pub(crate) fn new(
+        written: Option<Written<K, V>>,
+        mut outcomes: Vec<TxnOutcome<O>>,
+        txns: usize,
+    ) -> Self {
+        outcomes.reserve(txns);
         Self {
             written: match written {
                 Some(written) if !written.oversized_for(txns) => written,
                 _ => Written::with_capacity(txns),
             },
-            outcomes: Vec::with_capacity(txns),
+            outcomes,
         }
     }
 
@@ -148,7 +154,10 @@ type Outcomes<VM> = Vec<TxnOutcome<<VM as Vm>::Output>>;
 
 /// Executes `txns`, whose first has index `first_idx` in the block, on
 /// `base` changed by `before` (the final values of the transactions before
-/// `txns[0]`, in order); returns the outcomes and the final values of all.
+/// `txns[0]`, in order, whose outcomes are `outcomes`); returns the
+/// outcomes and the final values of all. The outcomes are appended in
+/// place: a block that fell back late would otherwise copy them all once
+/// more.
 ///
 /// The run's tables are `kept`'s if any, and go back there emptied, also
 /// after an error.
@@ -158,13 +167,14 @@ pub(crate) fn run_to_end<VM, S>(
     first_idx: TxnIndex,
     base: &S,
     before: FinalValues<VM>,
+    outcomes: Outcomes<VM>,
     kept: &mut Option<Written<VM::Key, VM::Value>>,
 ) -> Result<(Outcomes<VM>, FinalValues<VM>), BlockError>
 where
     VM: Vm,
     S: BaseStorage<VM::Key, VM::Value> + ?Sized,
 {
-    let mut run = SequentialRun::new(kept.take(), txns.len());
+    let mut run = SequentialRun::new(kept.take(), outcomes, txns.len());
     run.written.extend(before);
     let executed = run.execute(vm, txns, first_idx, base);
     let final_values = run.written.take_values();

@@ -705,15 +705,15 @@ where
         // it had written them itself: reads find them where they find its
         // own writes, and a location written again moves to its new place
         // in block order.
-        let (mut rest, final_values) = run_to_end(
+        let (outcomes, final_values) = run_to_end(
             self.vm,
             &self.txns[exact_until..],
             exact_until,
             self.storage,
             prefix_values,
+            outcomes,
             sequential,
         )?;
-        outcomes.append(&mut rest);
         Ok(BlockOutput {
             outcomes,
             final_values,
