@@ -30,6 +30,11 @@ enum Shape {
     Panics,
     /// Values near `u64::MAX` and large deltas, so that some overflow.
     Overflow,
+    /// A strict chain for the first `chain` transactions (each reads what
+    /// the one before wrote, a full value or a delta), uniform ones after:
+    /// the first worker's serial streak, its halts and held helpers, and
+    /// chains that stop short of them.
+    SerialStart { chain: u64 },
 }
 
 fn shape() -> impl Strategy<Value = Shape> {
@@ -42,7 +47,28 @@ fn shape() -> impl Strategy<Value = Shape> {
         Just(Shape::Redirects),
         Just(Shape::Panics),
         Just(Shape::Overflow),
+        (0u64..200).prop_map(|chain| Shape::SerialStart { chain }),
     ]
+}
+
+/// Transaction `idx` of a block of `shape`.
+fn program(shape: Shape, keys: u64, idx: u64) -> BoxedStrategy<Program> {
+    match shape {
+        // Chain keys live above the uniform ones.
+        Shape::SerialStart { chain } if idx < chain => {
+            let (read, written) = (1_000 + idx, 1_000 + idx + 1);
+            prop_oneof![
+                any::<u64>()
+                    .prop_map(move |c| Program(vec![Op::Read(read), Op::Write(written, c)])),
+                (-5i128..100)
+                    .prop_map(move |d| Program(vec![Op::Read(read), Op::Delta(written, d)])),
+            ]
+            .boxed()
+        }
+        _ => prop::collection::vec(op(shape, keys, idx), 1..6)
+            .prop_map(Program)
+            .boxed(),
+    }
 }
 
 fn op(shape: Shape, keys: u64, idx: u64) -> BoxedStrategy<Op> {
@@ -97,6 +123,7 @@ fn op(shape: Shape, keys: u64, idx: u64) -> BoxedStrategy<Op> {
             (key, any::<u64>()).prop_map(|(k, c)| Op::Write(k, c)),
         ]
         .boxed(),
+        Shape::SerialStart { .. } => op(Shape::Uniform, keys, idx),
         Shape::Overflow => {
             let few = 0..keys.min(3);
             prop_oneof![
@@ -130,7 +157,7 @@ fn block() -> impl Strategy<Value = Block> {
     )
         .prop_flat_map(|(shape, keys, size, threads, fallback)| {
             let txns: Vec<_> = (0..size as u64)
-                .map(|idx| prop::collection::vec(op(shape, keys, idx), 1..6).prop_map(Program))
+                .map(|idx| program(shape, keys, idx))
                 .collect();
             let high = matches!(shape, Shape::Overflow);
             let storage = prop::collection::hash_map(
