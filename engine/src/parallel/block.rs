@@ -14,7 +14,7 @@ use parex_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parex_sync::{CachePadded, Mutex};
 
 use crate::executor::VmBlockOutput;
-use crate::parallel::streak::{InOrderStreak, Step};
+use crate::parallel::streak::{InOrderStreak, Step, MIN_SERIAL_STREAK, SERIAL_WINDOW};
 use crate::parallel::view::ParallelView;
 use crate::sequential::{panic_message, run_to_end, FinalValues, Written};
 use crate::write_set::WriteSet;
@@ -282,7 +282,11 @@ where
             counters: WorkerCounters::default(),
             claim: Claim::new(),
             reservation: self.memory.reservation(),
-            streak: InOrderStreak::new(),
+            streak: InOrderStreak::new(if self.hold_helpers {
+                MIN_SERIAL_STREAK
+            } else {
+                SERIAL_WINDOW
+            }),
             wake,
             woken: false,
         }
@@ -382,9 +386,9 @@ where
     /// (off by default). Waking a sleeping thread costs its waker
     /// microseconds, and a helper that wakes into a chain only runs ahead
     /// on stale reads; held, a chain reaches the in-order streak's window
-    /// (64 transactions, `engine/src/parallel/streak.rs`: the first worker
-    /// executed them alone, in order, with exact reads) and halts before
-    /// anyone else was woken. A block whose start is
+    /// (16 transactions when held, `engine/src/parallel/streak.rs`: the
+    /// first worker executed them alone, in order, with exact reads) and
+    /// halts before anyone else was woken. A block whose start is
     /// independent wakes them after its second transaction. Worth it where
     /// serial blocks are expected (the executor holds them after a block
     /// that halted as serial): a block whose first transactions are long
@@ -795,7 +799,6 @@ fn storage_error_at(txn_idx: TxnIndex, error: StorageError) -> BlockError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parallel::streak::SERIAL_WINDOW;
     use crate::test_vm::ChainVm;
     use crate::EmptyStorage;
 
@@ -866,20 +869,37 @@ mod tests {
 
     #[test]
     fn held_helpers_sleep_through_a_serial_start_and_wake_after_an_independent_one() {
-        // A chain halts at the window without waking anyone.
+        // Held, a chain halts at the short window without waking anyone.
         let (woken, output) = run_alone(&chain(1_000, 1_000), true);
         assert_eq!(woken, None);
-        assert_eq!(output.stats.sequential_fallback_from, Some(SERIAL_WINDOW));
+        assert_eq!(
+            output.stats.sequential_fallback_from,
+            Some(MIN_SERIAL_STREAK)
+        );
         assert_eq!(output.stats.executions, 1_000);
         assert_eq!(final_value(&output, 999), Some(1_000));
-        // Not held, the helpers are woken before the first transaction.
-        let (woken, _) = run_alone(&chain(1_000, 1_000), false);
+        // Not held, the helpers are woken before the first transaction, and
+        // a worker left alone halts the chain at the long window.
+        let (woken, output) = run_alone(&chain(1_000, 1_000), false);
         assert_eq!(woken, Some(0));
+        assert_eq!(output.stats.sequential_fallback_from, Some(SERIAL_WINDOW));
+        assert_eq!(final_value(&output, 999), Some(1_000));
         // Held, a block whose chain stops early wakes them once its streak
         // stops looking serial: a chain of 10 is three quarters of 13, not
         // of 14.
         let (woken, output) = run_alone(&chain(1_000, 10), true);
         assert_eq!(woken, Some(14));
+        assert_eq!(output.stats.sequential_fallback_from, None);
+        // And a chain of 13 is three quarters of 16 (and of 17), so it halts
+        // at the short window while it still looks serial.
+        let (woken, output) = run_alone(&chain(1_000, 13), true);
+        assert_eq!(woken, None);
+        assert_eq!(
+            output.stats.sequential_fallback_from,
+            Some(MIN_SERIAL_STREAK)
+        );
+        let (woken, output) = run_alone(&chain(1_000, 11), true);
+        assert_eq!(woken, Some(15));
         assert_eq!(output.stats.sequential_fallback_from, None);
     }
 }
