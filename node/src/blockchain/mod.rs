@@ -179,6 +179,7 @@ impl<S: Storage> Blockchain<S> {
             orphaned = summary.orphaned(),
             exec_ms = exec_time.as_secs_f64() * 1e3,
             workers = summary.stats.workers,
+            helpers_joined = summary.stats.helpers_joined,
             reexecutions = summary.stats.reexecutions(),
             sequential_fallback_from = ?summary.stats.sequential_fallback_from,
             validation_failures = summary.stats.validation_failures,
