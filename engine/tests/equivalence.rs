@@ -2,13 +2,11 @@
 //! every final value, over generated blocks of every shape the executors
 //! must survive.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use common::{effect, quiet_program_panics, Op, Program};
 use parex_engine::{ParallelExecutor, SequentialExecutor};
+use parex_testkit::{effect, quiet_program_panics, Op, Program};
 use proptest::prelude::*;
 
 /// The access pattern of a generated block.

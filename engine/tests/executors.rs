@@ -1,17 +1,15 @@
 //! Deterministic cases every executor must get right.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{effect, quiet_program_panics, Op, Program, ProgramVm};
 use parex_engine::{
     BlockError, Executor, ParallelExecutor, SequentialExecutor, TxnOutcome, TxnView, Vm, VmError,
 };
+use parex_testkit::{effect, quiet_program_panics, Op, Program, ProgramVm};
 
-fn both(txns: &[Program], storage: &HashMap<u64, u64>) -> common::Effect {
+fn both(txns: &[Program], storage: &HashMap<u64, u64>) -> parex_testkit::Effect {
     let sequential = effect(&SequentialExecutor::new(), txns, storage);
     for threads in 1..=4 {
         let parallel = ParallelExecutor::new(threads)

@@ -15,13 +15,14 @@
 //! for the bounds, how to raise them, and the mutations the tests catch.
 //!
 //! This library holds what several test files share: [`check`], which runs a
-//! model under a preemption bound, and a toy VM ([`toy`]) for the engine's
-//! worker loop.
+//! model under a preemption bound, and static blocks ([`blocks`]) of the
+//! test kit's programmable VM (`parex-testkit`, shared with the engine's
+//! tests) for the engine's worker loop.
 
 #![deny(missing_docs)]
 
 #[cfg(loom)]
-pub mod toy;
+pub mod blocks;
 
 /// Runs `model` under loom, exploring every interleaving with at most
 /// `preemption_bound` preemptions per execution (`None`: exhaustively).

@@ -1,6 +1,7 @@
 //! Loom models of the engine's own worker loop: [`ParallelBlock::run_worker`]
 //! on two loom threads (the model's main thread and one more) over tiny
-//! blocks of the toy VM, compared with [`SequentialExecutor`]'s result.
+//! blocks of the test kit's programmable VM, compared with
+//! [`SequentialExecutor`]'s result.
 //!
 //! Every one checks that, in every explored interleaving, the block's
 //! outcomes (every value each transaction read) and final values equal the
@@ -14,15 +15,14 @@
 #![cfg(loom)]
 
 use parex_engine::ParallelBlock;
+use parex_loom_tests::blocks::{block, effect_of, sequential_effect, Base, Op, VM};
 use parex_loom_tests::check;
-use parex_loom_tests::toy::{effect, sequential_effect, Base, Op, ToyVm, Txn};
 use parex_sync::{thread, Arc};
-
-static VM: ToyVm = ToyVm;
+use parex_testkit::Program;
 
 /// Runs `txns` on `base` with two workers under loom and compares every
 /// explored result with the sequential one.
-fn run(txns: &'static [Txn], base: &'static Base, preemption_bound: Option<usize>) {
+fn run(txns: &'static [Program], base: &'static Base, preemption_bound: Option<usize>) {
     let expected = sequential_effect(txns, base);
     check(preemption_bound, move || {
         let block = Arc::new(ParallelBlock::new(&VM, txns, base));
@@ -34,7 +34,7 @@ fn run(txns: &'static [Txn], base: &'static Base, preemption_bound: Option<usize
         helper.join().expect("worker panicked");
         let block =
             Arc::try_unwrap(block).unwrap_or_else(|_| panic!("a worker still holds the block"));
-        assert_eq!(effect(block.finish()), expected);
+        assert_eq!(effect_of(block.finish()), expected);
     });
 }
 
@@ -47,12 +47,12 @@ fn run(txns: &'static [Txn], base: &'static Base, preemption_bound: Option<usize
 /// below a recorded read, a read that is not noted on its location.
 #[test]
 fn read_after_write() {
-    static TXNS: [Txn; 2] = [
-        Txn(&[Op::Read(0), Op::Write(0, 1)]),
-        Txn(&[Op::Read(0), Op::Write(1, 1)]),
-    ];
+    let txns = block(&[
+        &[Op::Read(0), Op::Write(0, 1)],
+        &[Op::Read(0), Op::Write(1, 1)],
+    ]);
     static BASE: Base = Base(&[(0, 10)]);
-    run(&TXNS, &BASE, Some(4));
+    run(txns, &BASE, Some(4));
 }
 
 /// Three transactions in a chain of reads and writes of one key, so an
@@ -63,13 +63,13 @@ fn read_after_write() {
 /// transaction 1 is re-executed, an abort whose ESTIMATE is never replaced.
 #[test]
 fn chain_of_three() {
-    static TXNS: [Txn; 3] = [
-        Txn(&[Op::Read(0), Op::Write(0, 1)]),
-        Txn(&[Op::Read(0), Op::Write(0, 1)]),
-        Txn(&[Op::Read(0), Op::Write(1, 1)]),
-    ];
+    let txns = block(&[
+        &[Op::Read(0), Op::Write(0, 1)],
+        &[Op::Read(0), Op::Write(0, 1)],
+        &[Op::Read(0), Op::Write(1, 1)],
+    ]);
     static BASE: Base = Base(&[(0, 10)]);
-    run(&TXNS, &BASE, Some(3));
+    run(txns, &BASE, Some(3));
 }
 
 /// Blind deltas from transactions 0 and 2 around a reader: transaction 1
@@ -80,11 +80,11 @@ fn chain_of_three() {
 /// or a delta-only location whose base value is not read.
 #[test]
 fn deltas_around_a_reader() {
-    static TXNS: [Txn; 3] = [
-        Txn(&[Op::Delta(0, 1)]),
-        Txn(&[Op::Read(0), Op::Write(1, 0)]),
-        Txn(&[Op::Delta(0, 2), Op::Read(1)]),
-    ];
+    let txns = block(&[
+        &[Op::Delta(0, 1)],
+        &[Op::Read(0), Op::Write(1, 0)],
+        &[Op::Delta(0, 2), Op::Read(1)],
+    ]);
     static BASE: Base = Base(&[(0, 10)]);
-    run(&TXNS, &BASE, Some(3));
+    run(txns, &BASE, Some(3));
 }

@@ -1,12 +1,13 @@
-//! A small programmable VM for the engine's tests: each transaction is a
-//! list of operations over `u64` keys and values, so generators can build
-//! every access pattern the executors must agree on.
+//! A small programmable VM for the engine's tests and its loom models: each
+//! transaction is a list of operations over `u64` keys and values, so
+//! generators and models can build every access pattern the executors must
+//! agree on, and compare them on one [`Effect`].
 
-#![allow(dead_code)]
+#![deny(missing_docs)]
 
-use std::collections::HashMap;
-
-use parex_engine::{BlockError, Executor, TxnView, Vm, VmBlockOutput, VmError};
+use parex_engine::{
+    BaseStorage, BlockError, Executor, TxnOutcome, TxnView, Vm, VmBlockOutput, VmError,
+};
 
 /// One operation of a transaction. Values written depend on everything the
 /// transaction read before (its running `acc`), so a stale read changes the
@@ -21,11 +22,26 @@ pub enum Op {
     Delta(u64, i128),
     /// Reads a key and writes `value + 1` to the key named by that value
     /// (modulo `keys`): the write set depends on what was read.
-    Redirect { key: u64, keys: u64 },
+    Redirect {
+        /// The key read.
+        key: u64,
+        /// How many keys the written one is taken from.
+        keys: u64,
+    },
     /// Reads a key and panics if its value is divisible by `modulus`.
-    PanicIf { key: u64, modulus: u64 },
+    PanicIf {
+        /// The key read.
+        key: u64,
+        /// Panics on multiples of this (0 counts as 1).
+        modulus: u64,
+    },
     /// Reads a key and fails the block if its value is divisible by `modulus`.
-    FailIf { key: u64, modulus: u64 },
+    FailIf {
+        /// The key read.
+        key: u64,
+        /// Fails on multiples of this (0 counts as 1).
+        modulus: u64,
+    },
 }
 
 /// A transaction: a program.
@@ -102,18 +118,20 @@ pub fn quiet_program_panics() {
     });
 }
 
-/// The outcomes and final values, or the block error.
-pub type Effect = Result<
-    (
-        Vec<parex_engine::TxnOutcome<Vec<Option<u64>>>>,
-        Vec<(u64, u64)>,
-    ),
-    BlockError,
->;
+/// The outcomes and final values, or the block error: what every executor
+/// must agree on.
+pub type Effect = Result<(Vec<TxnOutcome<Vec<Option<u64>>>>, Vec<(u64, u64)>), BlockError>;
 
-/// What `executor` makes of the block, without statistics.
-pub fn effect<E: Executor>(executor: &E, txns: &[Program], storage: &HashMap<u64, u64>) -> Effect {
-    executor
-        .execute(&ProgramVm, txns, storage)
-        .map(|output: VmBlockOutput<ProgramVm>| (output.outcomes, output.final_values))
+/// The effect of a block's output (statistics left out).
+pub fn effect_of(output: Result<VmBlockOutput<ProgramVm>, BlockError>) -> Effect {
+    output.map(|output| (output.outcomes, output.final_values))
+}
+
+/// What `executor` makes of the block.
+pub fn effect<E: Executor, S: BaseStorage<u64, u64>>(
+    executor: &E,
+    txns: &[Program],
+    storage: &S,
+) -> Effect {
+    effect_of(executor.execute(&ProgramVm, txns, storage))
 }
