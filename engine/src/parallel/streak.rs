@@ -59,7 +59,7 @@ pub(crate) enum Step {
 /// The transactions `0..len()` one worker executed alone, in order, each at
 /// incarnation 0, each after the one below it was recorded, with the depth
 /// of each in the streak's dependency graph.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct InOrderStreak {
     /// `depths[i]`: the longest chain of read-after-write dependencies
     /// ending at transaction `i`, counting `i`.
@@ -158,7 +158,7 @@ impl InOrderStreak {
     }
 
     /// At least `min_len` transactions, three quarters of them on one
-    /// chain: no number of workers runs them 4/3 as fast as one.
+    /// chain: no number of workers runs them more than 4/3 as fast as one.
     fn is_serial(&self, min_len: usize) -> bool {
         let len = self.depths.len();
         len >= min_len && self.critical_path as usize * 4 >= len * 3
