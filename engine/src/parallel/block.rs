@@ -308,10 +308,8 @@ where
     fn worker_loop(&self, buffers: &mut WorkerBuffers<'_, VM::Key, VM::Value>) {
         let mut task = self.scheduler.next_task(&mut buffers.claim);
         while let Some(current) = task {
-            let held = self.hold_helpers && buffers.streak.holds_helpers_back();
-            if !(buffers.woken || held || self.scheduler.done()) {
-                buffers.woken = true;
-                (buffers.wake)();
+            if !buffers.woken {
+                self.wake_unless_held(buffers);
             }
             task = match current {
                 Task::Execute(version) => self.try_execute(version, buffers),
@@ -323,6 +321,17 @@ where
                 // Halted: a follow-up task is dropped with the rest.
                 break;
             }
+        }
+    }
+
+    /// Calls the worker's `wake` unless the block holds its helpers and the
+    /// streak still looks serial, or the block is done. `woken` spares the
+    /// call (and these checks) at every later task.
+    fn wake_unless_held(&self, buffers: &mut WorkerBuffers<'_, VM::Key, VM::Value>) {
+        let held = self.hold_helpers && buffers.streak.holds_helpers_back();
+        if !held && !self.scheduler.done() {
+            buffers.woken = true;
+            (buffers.wake)();
         }
     }
 
