@@ -76,7 +76,9 @@ pub mod write_set;
 pub use error::{BlockError, EngineError};
 pub use executor::{Executor, VmBlockOutput};
 pub use output::{BlockOutput, ExecutionStats, TxnOutcome};
-pub use parallel::{BlockBuffers, ParallelBlock, ParallelExecutor, DEFAULT_MIN_TXNS_PER_WORKER};
+pub use parallel::{
+    BlockBuffers, ParallelBlock, ParallelExecutor, SmallBlockPolicy, DEFAULT_MIN_TXNS_PER_WORKER,
+};
 pub use parex_mvmemory::Incarnation;
 pub use sequential::SequentialExecutor;
 pub use storage::{BaseStorage, EmptyStorage, StorageError};

@@ -73,11 +73,26 @@ pub struct ExecutionStats {
     /// the block was too small for two workers; otherwise after a delta
     /// overflow or heavy contention).
     pub sequential_fallback_from: Option<TxnIndex>,
+    /// Where a block too small for two workers by count, started on the
+    /// sequential executor, went on in parallel because its transactions
+    /// proved expensive (see `SmallBlockPolicy`): transactions from this
+    /// index on ran on Block-STM.
+    pub parallel_from: Option<TxnIndex>,
     /// Wall-clock time of the whole execution, materialization included.
     pub wall_time: Duration,
 }
 
 impl ExecutionStats {
+    /// The statistics of `txns` transactions run one after another.
+    pub(crate) fn sequential(txns: usize) -> Self {
+        Self {
+            txns,
+            workers: 1,
+            executions: txns as u64,
+            ..Self::default()
+        }
+    }
+
     /// Executions beyond the first of each transaction.
     pub fn reexecutions(&self) -> u64 {
         self.executions.saturating_sub(self.txns as u64)

@@ -48,22 +48,35 @@ impl Executor for SequentialExecutor {
         VM: Vm,
         S: BaseStorage<VM::Key, VM::Value>,
     {
+        self.run_block(txns.len(), |run, _| {
+            run.execute(vm, txns, 0, storage)?;
+            Ok(ExecutionStats::sequential(txns.len()))
+        })
+    }
+}
+
+impl SequentialExecutor {
+    /// A block of `txns` transactions run by `body` on this executor's
+    /// kept tables, timed from before `body` (the `Instant` it gets): its
+    /// outcomes and final values are what `body` leaves in the run, its
+    /// statistics what `body` returns. The tables go back emptied, also
+    /// after an error.
+    pub(crate) fn run_block<K: crate::Key, V: Value, O>(
+        &self,
+        txns: usize,
+        body: impl FnOnce(&mut SequentialRun<K, V, O>, Instant) -> Result<ExecutionStats, BlockError>,
+    ) -> Result<BlockOutput<K, V, O>, BlockError> {
         let started = Instant::now();
-        let mut kept = self.kept.take();
-        let run = run_to_end(vm, txns, 0, storage, Vec::new(), Vec::new(), &mut kept);
-        if let Some(written) = kept {
-            self.kept.put(written);
-        }
-        let (outcomes, final_values) = run?;
+        let mut run = SequentialRun::new(self.kept.take(), Vec::new(), txns);
+        let stats = body(&mut run, started);
+        let final_values = run.written.take_values();
+        self.kept.put(run.written);
         Ok(BlockOutput {
+            outcomes: run.outcomes,
             final_values,
-            outcomes,
             stats: ExecutionStats {
-                txns: txns.len(),
-                workers: 1,
-                executions: txns.len() as u64,
                 wall_time: started.elapsed(),
-                ..ExecutionStats::default()
+                ..stats?
             },
         })
     }
@@ -110,6 +123,26 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
         VM: Vm<Key = K, Value = V, Output = O>,
         S: BaseStorage<K, V> + ?Sized,
     {
+        self.execute_while(vm, txns, first_idx, base, |_| true)
+            .map(|_| ())
+    }
+
+    /// [`execute`](Self::execute), asking `go_on` after each transaction
+    /// how many of `txns` have run, and stopping when it says no; returns
+    /// how many ran. One call for the whole run: its buffers are allocated
+    /// once.
+    pub(crate) fn execute_while<VM, S>(
+        &mut self,
+        vm: &VM,
+        txns: &[VM::Txn],
+        first_idx: TxnIndex,
+        base: &S,
+        mut go_on: impl FnMut(usize) -> bool,
+    ) -> Result<usize, BlockError>
+    where
+        VM: Vm<Key = K, Value = V, Output = O>,
+        S: BaseStorage<K, V> + ?Sized,
+    {
         let mut writes = WriteSet::default();
         let mut applied = Vec::new();
         for (offset, txn) in txns.iter().enumerate() {
@@ -141,8 +174,11 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
             };
             applied.clear();
             self.outcomes.push(outcome);
+            if !go_on(offset + 1) {
+                return Ok(offset + 1);
+            }
         }
-        Ok(())
+        Ok(txns.len())
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use parex_engine::{ParallelExecutor, SequentialExecutor};
+use parex_engine::{ParallelExecutor, SequentialExecutor, SmallBlockPolicy};
 use parex_testkit::{effect, quiet_program_panics, Op, Program};
 use proptest::prelude::*;
 
@@ -73,8 +73,9 @@ fn op(shape: Shape, keys: u64, idx: u64) -> BoxedStrategy<Op> {
     let key = 0..keys;
     match shape {
         Shape::Uniform => prop_oneof![
-            key.clone().prop_map(Op::Read),
-            (key, any::<u64>()).prop_map(|(k, c)| Op::Write(k, c)),
+            4 => key.clone().prop_map(Op::Read),
+            4 => (key.clone(), any::<u64>()).prop_map(|(k, c)| Op::Write(k, c)),
+            1 => key.prop_map(Op::WriteIndex),
         ]
         .boxed(),
         Shape::HotKey => prop_oneof![
@@ -219,6 +220,32 @@ proptest! {
             block.shape,
             block.threads,
             block.fallback
+        );
+    }
+
+    /// A block too small for two workers that goes on in parallel after a
+    /// sequential start, wherever it switches (past the end included).
+    #[test]
+    fn a_sequential_start_then_block_stm_equals_sequential(
+        block in block(),
+        first in 0usize..=80,
+    ) {
+        quiet_program_panics();
+        let switching = ParallelExecutor::new(block.threads)
+            .unwrap()
+            .with_min_txns_per_worker(usize::MAX)
+            .with_small_blocks(SmallBlockPolicy::ParallelAfter(first))
+            .with_contention_fallback(block.fallback);
+        let expected = effect(&SequentialExecutor::new(), &block.txns, &block.storage);
+        let actual = effect(&switching, &block.txns, &block.storage);
+        prop_assert_eq!(
+            actual,
+            expected,
+            "shape {:?}, {} threads, fallback {}, parallel after {}",
+            block.shape,
+            block.threads,
+            block.fallback,
+            first
         );
     }
 }

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parex_engine::{
-    BlockError, Executor, ParallelExecutor, SequentialExecutor, TxnOutcome, TxnView, Vm, VmError,
+    BlockError, Executor, ParallelExecutor, SequentialExecutor, SmallBlockPolicy, TxnOutcome,
+    TxnView, Vm, VmError,
 };
 use parex_testkit::{effect, quiet_program_panics, Op, Program, ProgramVm};
 
@@ -329,12 +330,16 @@ fn after_a_serial_block_a_chain_halts_before_any_helper_wakes() {
 #[test]
 fn a_block_too_small_for_two_workers_runs_sequentially() {
     let txns = vec![Program(vec![Op::Write(1, 1)]); 20];
-    let executor = ParallelExecutor::new(2).unwrap();
+    // Probed, a preempted start could look expensive.
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_small_blocks(SmallBlockPolicy::Sequential);
     let stats = executor
         .execute(&ProgramVm, &txns, &HashMap::<u64, u64>::new())
         .unwrap()
         .stats;
     assert_eq!(stats.sequential_fallback_from, Some(0));
+    assert_eq!(stats.parallel_from, None);
     assert_eq!(stats.validations, 0);
     let big = vec![Program(vec![Op::Write(1, 1)]); 200];
     let stats = executor
@@ -342,6 +347,62 @@ fn a_block_too_small_for_two_workers_runs_sequentially() {
         .unwrap()
         .stats;
     assert_eq!(stats.workers, 2);
+}
+
+/// Each transaction busies its worker for [`SPIN`] and writes its index
+/// (as its view reports it) and a running count.
+struct SpinVm;
+
+const SPIN: Duration = Duration::from_micros(200);
+
+impl Vm for SpinVm {
+    type Txn = u64;
+    type Key = u64;
+    type Value = u64;
+    type Output = u64;
+
+    fn execute<V: TxnView<u64, u64>>(&self, txn: &u64, view: &mut V) -> Result<u64, VmError> {
+        let until = Instant::now() + SPIN;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        view.write(*txn, view.txn_idx() as u64);
+        let count = view.read(&u64::MAX)?.unwrap_or(0);
+        view.write(u64::MAX, count + 1);
+        Ok(count)
+    }
+}
+
+#[test]
+fn a_small_block_of_expensive_transactions_goes_on_in_parallel() {
+    // 40 transactions are too few for two workers by count (32 each);
+    // after 4 of 200 µs, any machine predicts the rest faster on two.
+    let txns: Vec<u64> = (0..40).collect();
+    let storage = HashMap::<u64, u64>::new();
+    let expected = SequentialExecutor::new()
+        .execute(&SpinVm, &txns, &storage)
+        .unwrap();
+    let executor = ParallelExecutor::new(2).unwrap();
+    assert_eq!(executor.workers_for(txns.len()), None);
+    for _ in 0..3 {
+        let output = executor.execute(&SpinVm, &txns, &storage).unwrap();
+        assert_eq!(output.effect(), expected.effect());
+        assert_eq!(output.stats.parallel_from, Some(4), "{:?}", output.stats);
+        assert_eq!(output.stats.workers, 2, "{:?}", output.stats);
+        assert!(output.stats.executions >= 40, "{:?}", output.stats);
+    }
+    // One thread, or the sequential policy, never switches.
+    for executor in [
+        ParallelExecutor::new(1).unwrap(),
+        ParallelExecutor::new(2)
+            .unwrap()
+            .with_small_blocks(SmallBlockPolicy::Sequential),
+    ] {
+        let output = executor.execute(&SpinVm, &txns, &storage).unwrap();
+        assert_eq!(output.effect(), expected.effect());
+        assert_eq!(output.stats.parallel_from, None, "{:?}", output.stats);
+        assert_eq!(output.stats.sequential_fallback_from, Some(0));
+    }
 }
 
 #[test]

@@ -28,6 +28,9 @@ pub enum Op {
         /// How many keys the written one is taken from.
         keys: u64,
     },
+    /// Writes the transaction's index in the block, as its view reports it
+    /// ([`TxnView::txn_idx`]), to a key.
+    WriteIndex(u64),
     /// Reads a key and panics if its value is divisible by `modulus`.
     PanicIf {
         /// The key read.
@@ -78,6 +81,7 @@ impl Vm for ProgramVm {
                 }
                 Op::Write(key, c) => view.write(key, acc.wrapping_add(c)),
                 Op::Delta(key, delta) => view.add_delta(key, delta),
+                Op::WriteIndex(key) => view.write(key, view.txn_idx() as u64),
                 Op::Redirect { key, keys } => {
                     let value = read(view, key, &mut acc)?.unwrap_or(0);
                     view.write(value % keys.max(1), value.wrapping_add(1));

@@ -2,6 +2,7 @@
 
 mod block;
 mod pool;
+mod small_block;
 mod streak;
 mod view;
 
@@ -12,10 +13,13 @@ use std::time::Instant;
 
 pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
+pub use small_block::SmallBlockPolicy;
+use small_block::{rest_workers, worth_parallel, OffsetVm, Overlay, FIRST_PROBE, PROBE_GROWTH};
 
 use crate::executor::{Executor, VmBlockOutput};
 use crate::kept_buffers::KeptBuffers;
-use crate::{BaseStorage, BlockError, EngineError, SequentialExecutor, Vm};
+use crate::sequential::SequentialRun;
+use crate::{BaseStorage, BlockError, EngineError, ExecutionStats, SequentialExecutor, Vm};
 
 /// Executes blocks with Block-STM on a pool of worker threads that is
 /// created once and reused for every block.
@@ -34,6 +38,7 @@ use crate::{BaseStorage, BlockError, EngineError, SequentialExecutor, Vm};
 pub struct ParallelExecutor {
     threads: usize,
     min_txns_per_worker: usize,
+    small_blocks: SmallBlockPolicy,
     contention_fallback: bool,
     /// Held for a whole block: one block at a time per executor.
     pool: Mutex<WorkerPool>,
@@ -53,6 +58,7 @@ impl std::fmt::Debug for ParallelExecutor {
         f.debug_struct("ParallelExecutor")
             .field("threads", &self.threads)
             .field("min_txns_per_worker", &self.min_txns_per_worker)
+            .field("small_blocks", &self.small_blocks)
             .field("contention_fallback", &self.contention_fallback)
             .finish_non_exhaustive()
     }
@@ -74,6 +80,7 @@ impl ParallelExecutor {
         Ok(Self {
             threads,
             min_txns_per_worker: DEFAULT_MIN_TXNS_PER_WORKER,
+            small_blocks: SmallBlockPolicy::default(),
             contention_fallback: true,
             pool: Mutex::new(WorkerPool::new(threads)?),
             buffers: KeptBuffers::default(),
@@ -94,6 +101,13 @@ impl ParallelExecutor {
         self
     }
 
+    /// Sets how a block too small for two workers runs
+    /// ([`SmallBlockPolicy::Probe`] by default).
+    pub fn with_small_blocks(mut self, policy: SmallBlockPolicy) -> Self {
+        self.small_blocks = policy;
+        self
+    }
+
     /// Sets whether a heavily conflicting block may be finished sequentially
     /// (on by default).
     pub fn with_contention_fallback(mut self, enabled: bool) -> Self {
@@ -106,8 +120,8 @@ impl ParallelExecutor {
         self.threads
     }
 
-    /// The workers a block of `txns` transactions gets; `None` to run it
-    /// sequentially.
+    /// The workers a block of `txns` transactions gets; `None` to start it
+    /// on the sequential executor (see [`SmallBlockPolicy`]).
     pub fn workers_for(&self, txns: usize) -> Option<usize> {
         if self.min_txns_per_worker == 0 {
             return Some(self.threads.min(txns.max(1)));
@@ -128,13 +142,30 @@ impl Executor for ParallelExecutor {
         VM: Vm,
         S: BaseStorage<VM::Key, VM::Value>,
     {
-        // A block too small for two workers costs what the sequential
-        // executor costs, and nothing more.
-        let Some(workers) = self.workers_for(txns.len()) else {
-            let mut output = self.sequential.execute(vm, txns, storage)?;
-            output.stats.sequential_fallback_from = Some(0);
-            return Ok(output);
-        };
+        match self.workers_for(txns.len()) {
+            Some(workers) => self.execute_parallel(vm, txns, storage, workers),
+            // On the sequential executor's tables, unless its
+            // transactions prove expensive.
+            None => self.sequential.run_block(txns.len(), |run, started| {
+                self.run_small(vm, txns, storage, run, started)
+            }),
+        }
+    }
+}
+
+impl ParallelExecutor {
+    /// Runs `txns` on Block-STM with `workers` workers, the caller included.
+    fn execute_parallel<VM, S>(
+        &self,
+        vm: &VM,
+        txns: &[VM::Txn],
+        storage: &S,
+        workers: usize,
+    ) -> Result<VmBlockOutput<VM>, BlockError>
+    where
+        VM: Vm,
+        S: BaseStorage<VM::Key, VM::Value>,
+    {
         let started = Instant::now();
         let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         let buffers = self
@@ -191,6 +222,90 @@ impl Executor for ParallelExecutor {
         output.stats.helpers_joined = helpers_joined;
         output.stats.wall_time = started.elapsed();
         Ok(output)
+    }
+
+    /// Runs a block too small for two workers: on `run`, then, if the
+    /// policy says so, the rest on Block-STM (see [`SmallBlockPolicy`]).
+    /// Leaves every outcome in `run.outcomes` and every final value in
+    /// `run.written` (see [`SequentialExecutor::run_block`]); `started` is
+    /// when the block started.
+    fn run_small<VM, S>(
+        &self,
+        vm: &VM,
+        txns: &[VM::Txn],
+        storage: &S,
+        run: &mut SequentialRun<VM::Key, VM::Value, VM::Output>,
+        started: Instant,
+    ) -> Result<ExecutionStats, BlockError>
+    where
+        VM: Vm,
+        S: BaseStorage<VM::Key, VM::Value>,
+    {
+        let block_size = txns.len();
+        let probe = self.threads >= 2 && self.small_blocks == SmallBlockPolicy::Probe;
+        // After how many transactions to ask whether to go on in parallel.
+        let mut check = match self.small_blocks {
+            SmallBlockPolicy::Probe if probe => FIRST_PROBE,
+            SmallBlockPolicy::ParallelAfter(first) => first,
+            _ => block_size,
+        };
+        let done = if check == 0 {
+            0
+        } else {
+            run.execute_while(vm, txns, 0, storage, |done| {
+                if done < check {
+                    return true;
+                }
+                if !probe {
+                    return false;
+                }
+                let rest = block_size - done;
+                let workers = rest_workers(self.threads, rest);
+                if workers < 2 {
+                    // Too little left for a helper: no more checks.
+                    check = usize::MAX;
+                    true
+                } else if worth_parallel(started.elapsed(), done, rest, workers) {
+                    false
+                } else {
+                    check = done * PROBE_GROWTH;
+                    true
+                }
+            })?
+        };
+        if done == block_size {
+            return Ok(ExecutionStats {
+                sequential_fallback_from: Some(0),
+                ..ExecutionStats::sequential(block_size)
+            });
+        }
+
+        let rest = block_size - done;
+        let output = self
+            .execute_parallel(
+                &OffsetVm {
+                    inner: vm,
+                    first_idx: done,
+                },
+                &txns[done..],
+                &Overlay {
+                    written: &run.written,
+                    base: storage,
+                },
+                rest_workers(self.threads, rest).max(1),
+            )
+            .map_err(|error| error.shifted(done))?;
+        run.outcomes.extend(output.outcomes);
+        // Later writes replace the start's at their place in block order.
+        run.written.extend(output.final_values);
+        let stats = output.stats;
+        Ok(ExecutionStats {
+            txns: block_size,
+            executions: stats.executions + done as u64,
+            sequential_fallback_from: stats.sequential_fallback_from.map(|from| from + done),
+            parallel_from: Some(done),
+            ..stats
+        })
     }
 }
 

@@ -182,6 +182,7 @@ impl<S: Storage> Blockchain<S> {
             helpers_joined = summary.stats.helpers_joined,
             reexecutions = summary.stats.reexecutions(),
             sequential_fallback_from = ?summary.stats.sequential_fallback_from,
+            parallel_from = ?summary.stats.parallel_from,
             validation_failures = summary.stats.validation_failures,
             merge = %merge,
             "block applied"

@@ -1,0 +1,244 @@
+//! Blocks too small for two workers by count: sequential, unless their
+//! transactions prove expensive.
+//!
+//! [`ParallelExecutor::workers_for`](super::ParallelExecutor::workers_for)
+//! sizes a block by its transaction count alone, because waking a worker
+//! and Block-STM's machinery cost tens of microseconds and about a
+//! microsecond per transaction: a block of 50 transfers of a microsecond
+//! loses several times over in parallel. But 50 transactions of 20 µs (a
+//! contract call, a proof check) are a millisecond of work that two workers
+//! do in little more than half: the count says nothing of the cost.
+//!
+//! So such a block starts on the sequential executor and is timed. At
+//! [`FIRST_PROBE`] transactions, and at every [`PROBE_GROWTH`] times as
+//! many, the time per transaction so far predicts both ways of running the
+//! rest ([`worth_parallel`]); once Block-STM's prediction wins clearly, the
+//! rest runs on it, over the state the sequential start left
+//! ([`Overlay`]), with the VM seeing block indices ([`OffsetVm`]). What
+//! the sequential start executed is kept: nothing runs twice. The checks
+//! cost one clock read each (about 25 ns here), two at most on a block of
+//! 64: a cheap block pays well under 1%.
+
+use std::time::Duration;
+
+use crate::sequential::Written;
+use crate::{
+    BaseStorage, BlockError, Delta, StorageError, Suspend, TxnIndex, TxnView, Vm, VmError,
+};
+
+/// How a [`ParallelExecutor`](super::ParallelExecutor) runs a block too
+/// small for two workers by count
+/// ([`with_min_txns_per_worker`](super::ParallelExecutor::with_min_txns_per_worker)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmallBlockPolicy {
+    /// On the sequential executor, whatever its transactions cost.
+    Sequential,
+    /// On the sequential executor, timed; the rest on Block-STM once the
+    /// transactions so far show that it would finish clearly sooner (see
+    /// the module's documentation). The default.
+    #[default]
+    Probe,
+    /// The first `k` transactions on the sequential executor, the rest on
+    /// Block-STM, whatever they cost: the switch made deterministic, for
+    /// tests and measurements.
+    ParallelAfter(usize),
+}
+
+/// The first check of a probed block, in transactions: a node block's
+/// first transaction is its reward, cheaper than the rest, so one
+/// transaction alone would mislead.
+pub(super) const FIRST_PROBE: usize = 4;
+
+/// Each check comes after this many times the transactions of the last.
+pub(super) const PROBE_GROWTH: usize = 4;
+
+/// The fewest transactions of the rest per worker: each worker is then
+/// worth its wake-up, and a block's end stays balanced.
+const MIN_TXNS_PER_PROBED_WORKER: usize = 4;
+
+/// What starting Block-STM costs a block before its first transaction
+/// runs in parallel: the helpers' wake-up and start, and the block's
+/// set-up. Measured on the 2-core development machine at 11–13 µs for the
+/// wake-up and 27–47 µs until the helper runs its first task, during which
+/// the caller already executes (`docs/BENCHMARKS.md`).
+const FIXED_COST_NS: u128 = 30_000;
+
+/// Block-STM's machinery per transaction (recording, validation,
+/// materialization): 0.45 µs for synthetic transfers on the development
+/// machine (the cost sweep in `docs/BENCHMARKS.md`), more for larger write
+/// sets; rounded up.
+const OVERHEAD_PER_TXN_NS: u128 = 1_000;
+
+/// The share of each added worker's time, in percent, that goes into
+/// transactions (two plain threads reach 1.81–1.99x here).
+const PARALLEL_EFFICIENCY_PCT: u128 = 95;
+
+/// The predicted parallel time must be at most this share, in percent, of
+/// the predicted sequential time: a switch that a misjudged cost makes
+/// slower is what this path exists to avoid.
+const REQUIRED_GAIN_PCT: u128 = 80;
+
+/// The workers the rest of `rest` transactions gets, of `threads`.
+pub(super) fn rest_workers(threads: usize, rest: usize) -> usize {
+    threads.min(rest.div_ceil(MIN_TXNS_PER_PROBED_WORKER))
+}
+
+/// Whether `rest` more transactions, priced at what `done` cost together
+/// (`elapsed`), would finish clearly sooner on Block-STM with `workers`
+/// workers than sequentially.
+///
+/// With `c = elapsed / done` per transaction, `w` workers at efficiency
+/// `e` and required gain `g`, Block-STM is predicted to take
+/// `FIXED + (c + OVERHEAD) * rest / (w * e)` against `c * rest`
+/// sequentially; it wins when that is at most `g` times as long. The
+/// inequality is computed multiplied out, in integers: a probe costs a
+/// clock read and a few multiplications, which a block of 20 cheap
+/// transactions (2 µs) notices at a float division or two.
+pub(super) fn worth_parallel(elapsed: Duration, done: usize, rest: usize, workers: usize) -> bool {
+    let (elapsed, done, rest, workers) = (
+        elapsed.as_nanos(),
+        done as u128,
+        rest as u128,
+        workers as u128,
+    );
+    // `F + (c + o) r 100 / (w e) <= g c r / 100`, times `100 w e done`.
+    let gain = (REQUIRED_GAIN_PCT * workers * PARALLEL_EFFICIENCY_PCT).saturating_sub(10_000);
+    done > 0
+        && gain > 0
+        && elapsed * rest * gain
+            >= done
+                * (100 * workers * PARALLEL_EFFICIENCY_PCT * FIXED_COST_NS
+                    + 10_000 * OVERHEAD_PER_TXN_NS * rest)
+}
+
+/// The state after a block's sequential start: what the start wrote, over
+/// the state before the block. The base storage of the rest's Block-STM
+/// run.
+pub(super) struct Overlay<'a, K, V, S: ?Sized> {
+    pub(super) written: &'a Written<K, V>,
+    pub(super) base: &'a S,
+}
+
+impl<K, V, S> BaseStorage<K, V> for Overlay<'_, K, V, S>
+where
+    K: crate::Key,
+    V: crate::Value,
+    S: BaseStorage<K, V> + ?Sized,
+{
+    fn get(&self, key: &K) -> Result<Option<V>, StorageError> {
+        match self.written.get(key) {
+            Some(value) => Ok(Some(value.clone())),
+            None => self.base.get(key),
+        }
+    }
+}
+
+/// A VM run on the block's transactions from `first_idx` on, as a block of
+/// their own: its views report indices in the whole block, so that a VM
+/// that asks [`TxnView::txn_idx`] sees what the sequential executor shows
+/// it.
+pub(super) struct OffsetVm<'a, VM> {
+    pub(super) inner: &'a VM,
+    pub(super) first_idx: TxnIndex,
+}
+
+impl<VM: Vm> Vm for OffsetVm<'_, VM> {
+    type Txn = VM::Txn;
+    type Key = VM::Key;
+    type Value = VM::Value;
+    type Output = VM::Output;
+
+    fn execute<View: TxnView<Self::Key, Self::Value>>(
+        &self,
+        txn: &Self::Txn,
+        view: &mut View,
+    ) -> Result<Self::Output, VmError> {
+        self.inner.execute(
+            txn,
+            &mut OffsetView {
+                inner: view,
+                first_idx: self.first_idx,
+            },
+        )
+    }
+}
+
+struct OffsetView<'a, View> {
+    inner: &'a mut View,
+    first_idx: TxnIndex,
+}
+
+impl<K, V, View: TxnView<K, V>> TxnView<K, V> for OffsetView<'_, View> {
+    fn read(&mut self, key: &K) -> Result<Option<V>, Suspend> {
+        self.inner.read(key)
+    }
+
+    fn write(&mut self, key: K, value: V) {
+        self.inner.write(key, value);
+    }
+
+    fn add_delta(&mut self, key: K, delta: Delta) {
+        self.inner.add_delta(key, delta);
+    }
+
+    fn txn_idx(&self) -> TxnIndex {
+        self.first_idx + self.inner.txn_idx()
+    }
+}
+
+impl BlockError {
+    /// The error as the whole block reports it, for an error of the part
+    /// of the block that starts at `first_idx`.
+    pub(super) fn shifted(self, first_idx: TxnIndex) -> Self {
+        match self {
+            BlockError::TxnPanicked { txn_idx, message } => BlockError::TxnPanicked {
+                txn_idx: txn_idx + first_idx,
+                message,
+            },
+            BlockError::TxnFailed { txn_idx, message } => BlockError::TxnFailed {
+                txn_idx: txn_idx + first_idx,
+                message,
+            },
+            BlockError::Storage { txn_idx, error } => BlockError::Storage {
+                txn_idx: txn_idx + first_idx,
+                error,
+            },
+            BlockError::Internal(message) => BlockError::Internal(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MICROS: Duration = Duration::from_micros(1);
+
+    #[test]
+    fn only_expensive_transactions_are_worth_the_switch() {
+        // 4 transactions of 20 µs, 46 to go: Block-STM wins by far.
+        assert!(worth_parallel(80 * MICROS, 4, 46, 2));
+        // Node transfers of about a microsecond never are.
+        assert!(!worth_parallel(4 * MICROS, 4, 59, 2));
+        assert!(!worth_parallel(16 * MICROS, 16, 47, 2));
+        // Too few left for two workers, however expensive.
+        assert!(!worth_parallel(400 * MICROS, 4, 2, rest_workers(2, 2)));
+        // Enough to cover the start only when expensive enough.
+        assert!(!worth_parallel(40 * MICROS, 4, 5, 2));
+        assert!(worth_parallel(160 * MICROS, 4, 5, 2));
+        // One worker, or nothing measured, never switches.
+        assert!(!worth_parallel(80 * MICROS, 4, 46, 1));
+        assert!(!worth_parallel(80 * MICROS, 0, 46, 2));
+        // More workers lower the cost that pays.
+        assert!(!worth_parallel(8 * MICROS, 4, 59, 2));
+        assert!(worth_parallel(8 * MICROS, 4, 59, 8));
+    }
+
+    #[test]
+    fn the_rest_gets_a_worker_per_few_transactions() {
+        assert_eq!(rest_workers(2, 1), 1);
+        assert_eq!(rest_workers(2, 5), 2);
+        assert_eq!(rest_workers(16, 19), 5);
+        assert_eq!(rest_workers(16, 100), 16);
+    }
+}
