@@ -349,35 +349,45 @@ fn a_block_too_small_for_two_workers_runs_sequentially() {
     assert_eq!(stats.workers, 2);
 }
 
-/// Each transaction busies its worker for [`SPIN`] and writes its index
-/// (as its view reports it) and a running count.
+/// Transaction `(i, spin)` busies its worker for [`SPIN`] if `spin`, then
+/// writes `i`'s index (as its view reports it) at key `i` and a running
+/// count.
 struct SpinVm;
 
 const SPIN: Duration = Duration::from_micros(200);
 
 impl Vm for SpinVm {
-    type Txn = u64;
+    type Txn = (u64, bool);
     type Key = u64;
     type Value = u64;
     type Output = u64;
 
-    fn execute<V: TxnView<u64, u64>>(&self, txn: &u64, view: &mut V) -> Result<u64, VmError> {
-        let until = Instant::now() + SPIN;
+    fn execute<V: TxnView<u64, u64>>(
+        &self,
+        &(key, spin): &(u64, bool),
+        view: &mut V,
+    ) -> Result<u64, VmError> {
+        let until = Instant::now() + if spin { SPIN } else { Duration::ZERO };
         while Instant::now() < until {
             std::hint::spin_loop();
         }
-        view.write(*txn, view.txn_idx() as u64);
+        view.write(key, view.txn_idx() as u64);
         let count = view.read(&u64::MAX)?.unwrap_or(0);
         view.write(u64::MAX, count + 1);
         Ok(count)
     }
 }
 
+/// A block of 40 [`SpinVm`] transactions: too few for two workers by
+/// count (32 each).
+fn spin_block(spin: bool) -> Vec<(u64, bool)> {
+    (0..40).map(|i| (i, spin)).collect()
+}
+
 #[test]
 fn a_small_block_of_expensive_transactions_goes_on_in_parallel() {
-    // 40 transactions are too few for two workers by count (32 each);
-    // after 4 of 200 µs, any machine predicts the rest faster on two.
-    let txns: Vec<u64> = (0..40).collect();
+    // After 4 of 200 µs, any machine predicts the rest faster on two.
+    let txns = spin_block(true);
     let storage = HashMap::<u64, u64>::new();
     let expected = SequentialExecutor::new()
         .execute(&SpinVm, &txns, &storage)
@@ -403,6 +413,28 @@ fn a_small_block_of_expensive_transactions_goes_on_in_parallel() {
         assert_eq!(output.stats.parallel_from, None, "{:?}", output.stats);
         assert_eq!(output.stats.sequential_fallback_from, Some(0));
     }
+}
+
+#[test]
+fn after_a_cheap_small_block_the_next_is_not_probed_but_the_one_after_is() {
+    let storage = HashMap::<u64, u64>::new();
+    let (cheap, expensive) = (spin_block(false), spin_block(true));
+    let executor = ParallelExecutor::new(2).unwrap();
+    // A cheap block turns probing off (unless it was preempted for its
+    // whole 40 µs allowance; then again): the expensive block after it
+    // runs sequentially, as all small blocks did before probing.
+    let unprobed = (0..5).any(|_| {
+        executor.execute(&SpinVm, &cheap, &storage).unwrap();
+        let output = executor.execute(&SpinVm, &expensive, &storage).unwrap();
+        output.stats.parallel_from.is_none()
+    });
+    assert!(
+        unprobed,
+        "every expensive block after a cheap one was probed"
+    );
+    // That block's cost turned probing on again.
+    let output = executor.execute(&SpinVm, &expensive, &storage).unwrap();
+    assert_eq!(output.stats.parallel_from, Some(4), "{:?}", output.stats);
 }
 
 #[test]

@@ -14,7 +14,9 @@ use std::time::Instant;
 pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
 pub use small_block::SmallBlockPolicy;
-use small_block::{rest_workers, worth_parallel, OffsetVm, Overlay, FIRST_PROBE, PROBE_GROWTH};
+use small_block::{
+    rest_workers, worth_parallel, worth_probing, OffsetVm, Overlay, FIRST_PROBE, PROBE_GROWTH,
+};
 
 use crate::executor::{Executor, VmBlockOutput};
 use crate::kept_buffers::KeptBuffers;
@@ -51,6 +53,10 @@ pub struct ParallelExecutor {
     /// then holds its helpers while its start looks serial
     /// ([`ParallelBlock::with_helpers_held`]).
     expect_serial: AtomicBool,
+    /// Whether the last block too small for two workers (if any) cost
+    /// enough per transaction that the next one is worth probing
+    /// ([`small_block::worth_probing`]).
+    small_blocks_worth_probing: AtomicBool,
 }
 
 impl std::fmt::Debug for ParallelExecutor {
@@ -65,10 +71,12 @@ impl std::fmt::Debug for ParallelExecutor {
 }
 
 /// The default of [`ParallelExecutor::with_min_txns_per_worker`]: blocks
-/// under 64 transactions run sequentially. A compromise, not a measured
-/// optimum: on the 2-core development machines Block-STM never paid for
-/// cheap transfers and paid from 16 transactions of 20 µs each
-/// (`docs/BENCHMARKS.md`); `parex calibrate` measures a machine.
+/// under 64 transactions start sequentially, and go on in parallel only if
+/// their transactions prove expensive ([`SmallBlockPolicy`]). A
+/// compromise, not a measured optimum: on the 2-core development machines
+/// Block-STM never paid for cheap transfers and paid from 16 transactions
+/// of 20 µs each (`docs/BENCHMARKS.md`); `parex calibrate` measures a
+/// machine.
 pub const DEFAULT_MIN_TXNS_PER_WORKER: usize = 32;
 
 impl ParallelExecutor {
@@ -86,6 +94,7 @@ impl ParallelExecutor {
             buffers: KeptBuffers::default(),
             sequential: SequentialExecutor::new(),
             expect_serial: AtomicBool::new(false),
+            small_blocks_worth_probing: AtomicBool::new(true),
         })
     }
 
@@ -146,9 +155,15 @@ impl Executor for ParallelExecutor {
             Some(workers) => self.execute_parallel(vm, txns, storage, workers),
             // On the sequential executor's tables, unless its
             // transactions prove expensive.
-            None => self.sequential.run_block(txns.len(), |run, started| {
-                self.run_small(vm, txns, storage, run, started)
-            }),
+            None => {
+                let output = self.sequential.run_block(txns.len(), |run, started| {
+                    self.run_small(vm, txns, storage, run, started)
+                })?;
+                let worth = worth_probing(output.stats.wall_time, txns.len());
+                self.small_blocks_worth_probing
+                    .store(worth, Ordering::Relaxed);
+                Ok(output)
+            }
         }
     }
 }
@@ -242,12 +257,22 @@ impl ParallelExecutor {
         S: BaseStorage<VM::Key, VM::Value>,
     {
         let block_size = txns.len();
-        let probe = self.threads >= 2 && self.small_blocks == SmallBlockPolicy::Probe;
+        let sequential = || {
+            Ok(ExecutionStats {
+                sequential_fallback_from: Some(0),
+                ..ExecutionStats::sequential(block_size)
+            })
+        };
         // After how many transactions to ask whether to go on in parallel.
+        let probe = self.threads >= 2 && self.small_blocks_worth_probing.load(Ordering::Relaxed);
         let mut check = match self.small_blocks {
             SmallBlockPolicy::Probe if probe => FIRST_PROBE,
             SmallBlockPolicy::ParallelAfter(first) => first,
-            _ => block_size,
+            // The sequential executor's own loop, not a copy of it.
+            _ => {
+                run.execute(vm, txns, 0, storage)?;
+                return sequential();
+            }
         };
         let done = if check == 0 {
             0
@@ -256,9 +281,9 @@ impl ParallelExecutor {
                 if done < check {
                     return true;
                 }
-                if !probe {
+                let SmallBlockPolicy::Probe = self.small_blocks else {
                     return false;
-                }
+                };
                 let rest = block_size - done;
                 let workers = rest_workers(self.threads, rest);
                 if workers < 2 {
@@ -274,10 +299,7 @@ impl ParallelExecutor {
             })?
         };
         if done == block_size {
-            return Ok(ExecutionStats {
-                sequential_fallback_from: Some(0),
-                ..ExecutionStats::sequential(block_size)
-            });
+            return sequential();
         }
 
         let rest = block_size - done;

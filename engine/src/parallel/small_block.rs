@@ -15,9 +15,18 @@
 //! rest ([`worth_parallel`]); once Block-STM's prediction wins clearly, the
 //! rest runs on it, over the state the sequential start left
 //! ([`Overlay`]), with the VM seeing block indices ([`OffsetVm`]). What
-//! the sequential start executed is kept: nothing runs twice. The checks
-//! cost one clock read each (about 25 ns here), two at most on a block of
-//! 64: a cheap block pays well under 1%.
+//! the sequential start executed is kept: nothing runs twice.
+//!
+//! A check is a clock read, and a clock read in the middle of a block
+//! costs far more than alone: the vDSO's `rdtscp` waits for every
+//! instruction before it, cache misses included. A block of 20 cheap
+//! transfers (2 µs) ran 5% slower for it. So a block is probed only if the
+//! last small block's transactions cost at least
+//! [`PROBE_WORTHY_NS_PER_TXN`] each ([`worth_probing`]; the first block is
+//! probed, and one that ran into an error leaves the choice as it was): a node of cheap transactions pays for one probed block, then
+//! for none, and one whose transactions turn expensive probes again from
+//! the block after. The cost per transaction comes from the two clock
+//! reads that time every block anyway.
 
 use std::time::Duration;
 
@@ -51,6 +60,19 @@ pub(super) const FIRST_PROBE: usize = 4;
 
 /// Each check comes after this many times the transactions of the last.
 pub(super) const PROBE_GROWTH: usize = 4;
+
+/// The cost per transaction, in nanoseconds, of the last small block from
+/// which the next one is probed: well below any cost that switches (at
+/// least 3.5 µs on 2 threads), well above node transfers (about 0.5 µs),
+/// and enough that a block of 20 costs 20 µs, on which a probe's 100-odd
+/// nanoseconds are lost in the noise.
+pub(super) const PROBE_WORTHY_NS_PER_TXN: u64 = 1_000;
+
+/// Whether to probe the next small block, after one of `txns`
+/// transactions that took `wall_time`.
+pub(super) fn worth_probing(wall_time: Duration, txns: usize) -> bool {
+    wall_time.as_nanos() >= u128::from(PROBE_WORTHY_NS_PER_TXN) * txns as u128
+}
 
 /// The fewest transactions of the rest per worker: each worker is then
 /// worth its wake-up, and a block's end stays balanced.
@@ -232,6 +254,13 @@ mod tests {
         // More workers lower the cost that pays.
         assert!(!worth_parallel(8 * MICROS, 4, 59, 2));
         assert!(worth_parallel(8 * MICROS, 4, 59, 8));
+    }
+
+    #[test]
+    fn blocks_are_probed_after_one_of_a_microsecond_a_transaction() {
+        assert!(worth_probing(20 * MICROS, 20));
+        assert!(!worth_probing(19 * MICROS, 20));
+        assert!(worth_probing(Duration::ZERO, 0));
     }
 
     #[test]

@@ -13,8 +13,9 @@ pub struct ExecutionConfig {
     pub execution_threads: usize,
     /// Transactions each parallel worker needs: a block on the parallel path
     /// gets `min(threads, txs / min_txs_per_worker)` workers, and one too
-    /// small for two runs sequentially inside the engine (waking a worker
-    /// costs more than a few microsecond transactions). 0 runs Block-STM on
+    /// small for two starts sequentially inside the engine (waking a worker
+    /// costs more than a few microsecond transactions), going on in
+    /// parallel only if its transactions prove expensive. 0 runs Block-STM on
     /// every block of the parallel path. `parex calibrate` measures both
     /// thresholds on this machine.
     pub min_txs_per_worker: usize,
