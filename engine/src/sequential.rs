@@ -23,8 +23,8 @@ use crate::{
 /// Executes a block on the calling thread, one transaction after another.
 ///
 /// It keeps the tables of its last block for the next one (see
-/// [`KeptBuffers`]): one executor, reused, runs a node's blocks on warm
-/// memory.
+/// `KeptBuffers` in the source): one executor, reused, runs a node's blocks
+/// on warm memory.
 #[derive(Debug, Default)]
 pub struct SequentialExecutor {
     kept: KeptBuffers,

@@ -14,8 +14,8 @@
 //! plain `cargo test --workspace` passes them trivially. See `docs/LOOM.md`
 //! for the bounds, how to raise them, and the mutations the tests catch.
 //!
-//! This library holds what several test files share: [`check`], which runs a
-//! model under a preemption bound, and static blocks ([`blocks`]) of the
+//! This library holds what several test files share: `check`, which runs a
+//! model under a preemption bound, and static blocks (`blocks`) of the
 //! test kit's programmable VM (`parex-testkit`, shared with the engine's
 //! tests) for the engine's worker loop.
 

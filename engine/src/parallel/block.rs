@@ -374,9 +374,10 @@ where
         self.contended.load(Ordering::Relaxed) || self.memory_full.load(Ordering::Relaxed)
     }
 
-    /// Sizes the scheduler's claims for `workers` workers (see
-    /// [`claim_size`]); without it, workers claim one index at a time, as
-    /// in the paper.
+    /// Sizes the scheduler's claims for `workers` workers (up to 16
+    /// consecutive transactions, while every worker still gets 16 claims
+    /// of the block); without it, workers claim one index at a time, as in
+    /// the paper.
     pub fn with_workers(mut self, workers: usize) -> Self {
         self.scheduler
             .set_claim_size(claim_size(self.txns.len(), workers));

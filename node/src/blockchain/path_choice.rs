@@ -53,7 +53,7 @@ impl Default for PathChoice {
 impl PathChoice {
     /// The path for the next block of `txs` user transactions: a path not
     /// yet measured for its size class (parallel first), else the faster,
-    /// except that every [`EXPLORE_EVERY`]th block takes the slower.
+    /// except that every `EXPLORE_EVERY`th block (32) takes the slower.
     pub fn choose(&mut self, txs: usize) -> ExecutionPath {
         let class = &mut self.classes[class_of(txs)];
         class.blocks += 1;

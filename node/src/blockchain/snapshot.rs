@@ -36,8 +36,8 @@ pub struct Snapshot<'a, S> {
 
 impl<'a, S: Storage> Snapshot<'a, S> {
     /// Loads every location `txns` may read or add to, and notes in `txns`
-    /// what the loaded state proves about them (see
-    /// [`note_unset_multisigs`](Self::note_unset_multisigs)).
+    /// what the loaded state proves about them: which sources have no
+    /// multisig configuration to read (`VerifiedTx::multisig_unset`).
     pub fn prefetch(storage: &'a S, txns: &mut [ChainTxn]) -> Result<Self, StorageError> {
         let mut snapshot = Self {
             index: HashTable::new(),
