@@ -14,6 +14,12 @@ block's dependencies allow dashed.
 
 writes speedup_vs_transaction_cost.svg: the speedup by the sequential cost
 of one transaction.
+
+    scripts/scaling.sh                       (runs the next line itself)
+    scripts/plot_benchmarks.py --threads rows.jsonl docs/bench/scaling
+
+writes speedup_vs_threads.svg: the speedup by thread count, one line per
+workload and block size.
 """
 
 import json
@@ -22,7 +28,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2", "#7f7f7f", "#bcbd22"]
 W, H, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 70, 190, 40, 60
 
 
@@ -123,14 +129,26 @@ def cost_chart(rows, outdir):
     print(f"wrote {outdir}/speedup_vs_transaction_cost.svg")
 
 
+def threads_chart(rows, outdir):
+    series, ideal = defaultdict(list), defaultdict(list)
+    for row in rows:
+        label = f'{row["workload"]}, {row["txs"]:,} txs'
+        series[label].append((row["threads"], row["speedup"]))
+        ideal[label].append((row["threads"], row["ideal_speedup"]))
+    (outdir / "speedup_vs_threads.svg").write_text(
+        chart("Speedup vs threads", "threads (log scale)", series, ideal)
+    )
+    print(f"wrote {outdir}/speedup_vs_threads.svg")
+
+
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == "--cost":
+    if len(sys.argv) == 4 and sys.argv[1] in ("--cost", "--threads"):
         rows = load(sys.argv[2])
         if not rows:
             sys.exit(f"no JSON rows in {sys.argv[2]}")
         outdir = Path(sys.argv[3])
         outdir.mkdir(parents=True, exist_ok=True)
-        cost_chart(rows, outdir)
+        (cost_chart if sys.argv[1] == "--cost" else threads_chart)(rows, outdir)
         return
     if len(sys.argv) != 3:
         sys.exit(__doc__)
