@@ -263,8 +263,8 @@ impl ParallelExecutor {
                 ..ExecutionStats::sequential(block_size)
             })
         };
-        // After how many transactions to ask whether to go on in parallel.
         let probe = self.threads >= 2 && self.small_blocks_worth_probing.load(Ordering::Relaxed);
+        // After how many transactions to ask whether to go on in parallel.
         let mut check = match self.small_blocks {
             SmallBlockPolicy::Probe if probe => FIRST_PROBE,
             SmallBlockPolicy::ParallelAfter(first) => first,
