@@ -7,7 +7,7 @@ mod streak;
 mod view;
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
 pub use small_block::SmallBlockPolicy;
 use small_block::{
-    rest_workers, worth_parallel, worth_probing, OffsetVm, Overlay, FIRST_PROBE, PROBE_GROWTH,
+    first_check, rest_workers, worth_parallel, OffsetVm, Overlay, FIRST_PROBE, PROBE_GROWTH,
 };
 
 use crate::executor::{Executor, VmBlockOutput};
@@ -53,10 +53,10 @@ pub struct ParallelExecutor {
     /// then holds its helpers while its start looks serial
     /// ([`ParallelBlock::with_helpers_held`]).
     expect_serial: AtomicBool,
-    /// Whether the last block too small for two workers (if any) cost
-    /// enough per transaction that the next one is worth probing
-    /// ([`small_block::worth_probing`]).
-    small_blocks_worth_probing: AtomicBool,
+    /// After how many transactions the next block too small for two
+    /// workers is first checked, 0 for not at all: set from the last one
+    /// ([`small_block::first_check`]).
+    small_block_first_check: AtomicUsize,
 }
 
 impl std::fmt::Debug for ParallelExecutor {
@@ -94,7 +94,7 @@ impl ParallelExecutor {
             buffers: KeptBuffers::default(),
             sequential: SequentialExecutor::new(),
             expect_serial: AtomicBool::new(false),
-            small_blocks_worth_probing: AtomicBool::new(true),
+            small_block_first_check: AtomicUsize::new(FIRST_PROBE),
         })
     }
 
@@ -159,9 +159,8 @@ impl Executor for ParallelExecutor {
                 let output = self.sequential.run_block(txns.len(), |run, started| {
                     self.run_small(vm, txns, storage, run, started)
                 })?;
-                let worth = worth_probing(output.stats.wall_time, txns.len());
-                self.small_blocks_worth_probing
-                    .store(worth, Ordering::Relaxed);
+                self.small_block_first_check
+                    .store(first_check(&output.stats), Ordering::Relaxed);
                 Ok(output)
             }
         }
@@ -263,10 +262,10 @@ impl ParallelExecutor {
                 ..ExecutionStats::sequential(block_size)
             })
         };
-        let probe = self.threads >= 2 && self.small_blocks_worth_probing.load(Ordering::Relaxed);
+        let first_probe = self.small_block_first_check.load(Ordering::Relaxed);
         // After how many transactions to ask whether to go on in parallel.
         let mut check = match self.small_blocks {
-            SmallBlockPolicy::Probe if probe => FIRST_PROBE,
+            SmallBlockPolicy::Probe if self.threads >= 2 && first_probe > 0 => first_probe,
             SmallBlockPolicy::ParallelAfter(first) => first,
             // The sequential executor's own loop, not a copy of it.
             _ => {

@@ -22,8 +22,10 @@
 //! instruction before it, cache misses included. A block of 20 cheap
 //! transfers (2 µs) ran 5% slower for it. So a block is probed only if the
 //! last small block's transactions cost at least
-//! [`PROBE_WORTHY_NS_PER_TXN`] each ([`worth_probing`]; the first block is
-//! probed, and one that ran into an error leaves the choice as it was): a node of cheap transactions pays for one probed block, then
+//! [`PROBE_WORTHY_NS_PER_TXN`] each ([`first_check`]; the first block is
+//! probed, and one that ran into an error leaves the choice as it was); after
+//! one that went on in parallel, the first check comes after one
+//! transaction instead of four: a node of cheap transactions pays for one probed block, then
 //! for none, and one whose transactions turn expensive probes again from
 //! the block after. The cost per transaction comes from the two clock
 //! reads that time every block anyway.
@@ -32,7 +34,8 @@ use std::time::Duration;
 
 use crate::sequential::Written;
 use crate::{
-    BaseStorage, BlockError, Delta, StorageError, Suspend, TxnIndex, TxnView, Vm, VmError,
+    BaseStorage, BlockError, Delta, ExecutionStats, StorageError, Suspend, TxnIndex, TxnView, Vm,
+    VmError,
 };
 
 /// How a [`ParallelExecutor`](super::ParallelExecutor) runs a block too
@@ -68,10 +71,20 @@ pub(super) const PROBE_GROWTH: usize = 4;
 /// nanoseconds are lost in the noise.
 pub(super) const PROBE_WORTHY_NS_PER_TXN: u64 = 1_000;
 
-/// Whether to probe the next small block, after one of `txns`
-/// transactions that took `wall_time`.
-pub(super) fn worth_probing(wall_time: Duration, txns: usize) -> bool {
-    wall_time.as_nanos() >= u128::from(PROBE_WORTHY_NS_PER_TXN) * txns as u128
+/// After how many transactions the next small block is first checked,
+/// after one with statistics `last`: 0 (not at all) after one whose
+/// transactions cost under [`PROBE_WORTHY_NS_PER_TXN`] each, 1 after one
+/// that went on in parallel (its transactions proved expensive: every one
+/// run sequentially is parallelism lost, and a check there costs little
+/// against them), else [`FIRST_PROBE`].
+pub(super) fn first_check(last: &ExecutionStats) -> usize {
+    if last.parallel_from.is_some() {
+        1
+    } else if last.wall_time.as_nanos() >= u128::from(PROBE_WORTHY_NS_PER_TXN) * last.txns as u128 {
+        FIRST_PROBE
+    } else {
+        0
+    }
 }
 
 /// The fewest transactions of the rest per worker: each worker is then
@@ -258,9 +271,18 @@ mod tests {
 
     #[test]
     fn blocks_are_probed_after_one_of_a_microsecond_a_transaction() {
-        assert!(worth_probing(20 * MICROS, 20));
-        assert!(!worth_probing(19 * MICROS, 20));
-        assert!(worth_probing(Duration::ZERO, 0));
+        let last = |micros, txns, parallel_from| ExecutionStats {
+            txns,
+            wall_time: micros * MICROS,
+            parallel_from,
+            ..ExecutionStats::default()
+        };
+        assert_eq!(first_check(&last(20, 20, None)), FIRST_PROBE);
+        assert_eq!(first_check(&last(19, 20, None)), 0);
+        assert_eq!(first_check(&last(0, 0, None)), FIRST_PROBE);
+        // One that went on in parallel may have taken less than its
+        // sequential time: it is checked at once.
+        assert_eq!(first_check(&last(5, 20, Some(4))), 1);
     }
 
     #[test]
