@@ -20,15 +20,17 @@
 //! A check is a clock read, and a clock read in the middle of a block
 //! costs far more than alone: the vDSO's `rdtscp` waits for every
 //! instruction before it, cache misses included. A block of 20 cheap
-//! transfers (2 µs) ran 5% slower for it. So a block is probed only if the
-//! last small block's transactions cost at least
-//! [`PROBE_WORTHY_NS_PER_TXN`] each ([`first_check`]; the first block is
-//! probed, and one that ran into an error leaves the choice as it was); after
-//! one that went on in parallel, the first check comes after one
-//! transaction instead of four: a node of cheap transactions pays for one probed block, then
-//! for none, and one whose transactions turn expensive probes again from
-//! the block after. The cost per transaction comes from the two clock
-//! reads that time every block anyway.
+//! transfers (2 µs) ran 5% slower for it. So the last small block decides
+//! how the next is checked ([`first_check`]), from the two clock reads
+//! that time every block anyway:
+//! - after one whose transactions cost under [`PROBE_WORTHY_NS_PER_TXN`]
+//!   each, not at all: a node of cheap transactions pays for one checked
+//!   block (the first is always checked), then for none;
+//! - after one that went on in parallel, from its first transaction on:
+//!   they proved expensive, and each run sequentially is parallelism lost;
+//! - after any other, from [`FIRST_PROBE`] transactions on.
+//!
+//! A block that ran into an error leaves the choice as it was.
 
 use std::time::Duration;
 
