@@ -46,6 +46,7 @@ mod tests {
             dependency_waits: 0.0,
             ideal_speedup: 2.0,
             outputs_equal: true,
+            round_trip_ns: None,
         }
     }
 

@@ -6,6 +6,8 @@ use parex_engine::analysis::dependency_profile;
 use parex_engine::{BaseStorage, BlockError, Executor, ParallelExecutor, SequentialExecutor, Vm};
 use serde::Serialize;
 
+use crate::machine::cross_core_round_trip_ns;
+
 /// The parallel executor of a comparison: sized as the node sizes it, but
 /// at one thread Block-STM itself (the machinery's cost) rather than the
 /// sequential path a one-worker block would take. `min_txns_per_worker`
@@ -62,6 +64,10 @@ pub struct Row {
     /// Whether every parallel run's outcomes and final values equalled the
     /// sequential run's.
     pub outputs_equal: bool,
+    /// The cross-core round trip of a cache line, in nanoseconds, the
+    /// larger of two measurements, just before and just after the runs
+    /// ([`crate::machine`]); `None` on a single core.
+    pub round_trip_ns: Option<f64>,
 }
 
 /// Runs `txns` `runs` times with each executor, alternating sequential and
@@ -82,6 +88,7 @@ where
     S: BaseStorage<VM::Key, VM::Value>,
 {
     let runs = runs.max(1);
+    let round_trip_before = cross_core_round_trip_ns();
     // One sequential executor for every run, as the parallel one: both
     // reuse their tables from block to block, as in a node.
     let sequential = SequentialExecutor::new();
@@ -104,6 +111,9 @@ where
         validation_failures += output.stats.validation_failures;
         dependency_waits += output.stats.dependency_waits;
     }
+    let round_trip_ns = round_trip_before
+        .zip(cross_core_round_trip_ns())
+        .map(|(before, after)| before.max(after));
     let seq_ms = median_ms(&mut seq_times);
     let par_ms = median_ms(&mut par_times);
     let profile = dependency_profile(vm, txns, storage)?;
@@ -121,6 +131,7 @@ where
         dependency_waits: per_run(dependency_waits),
         ideal_speedup: profile.ideal_speedup(parallel.threads()),
         outputs_equal,
+        round_trip_ns,
     })
 }
 
@@ -138,7 +149,7 @@ fn median_ms(times: &mut [Duration]) -> f64 {
 /// The rows as an aligned text table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<9} {:>6} {:>8} {:>7} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>6}\n",
+        "{:<9} {:>6} {:>8} {:>7} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>6} {:>6}\n",
         "workload",
         "txs",
         "accounts",
@@ -149,11 +160,12 @@ pub fn table(rows: &[Row]) -> String {
         "reexec/tx",
         "val.fail",
         "ideal",
-        "equal"
+        "equal",
+        "rt ns"
     );
     for row in rows {
         out.push_str(&format!(
-            "{:<9} {:>6} {:>8} {:>7} {:>10.3} {:>10.3} {:>7.2}x {:>10.3} {:>9.1} {:>7.2}x {:>6}\n",
+            "{:<9} {:>6} {:>8} {:>7} {:>10.3} {:>10.3} {:>7.2}x {:>10.3} {:>9.1} {:>7.2}x {:>6} {:>6}\n",
             row.workload,
             row.txs,
             row.accounts,
@@ -164,7 +176,9 @@ pub fn table(rows: &[Row]) -> String {
             row.reexec_per_tx,
             row.validation_failures,
             row.ideal_speedup,
-            if row.outputs_equal { "yes" } else { "NO" }
+            if row.outputs_equal { "yes" } else { "NO" },
+            row.round_trip_ns
+                .map_or_else(|| "-".to_owned(), |ns| format!("{ns:.0}"))
         ));
     }
     out
