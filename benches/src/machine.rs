@@ -26,8 +26,8 @@ const SPINS_BEFORE_YIELD: u32 = 10_000;
 
 /// The time, in nanoseconds, for a cache line to go from one thread to
 /// another and back, with the two threads spinning on it (the median of
-/// [`BATCHES`] - 1 batches' means); `None` on a machine with a single
-/// core, where it would measure the scheduler.
+/// five batches' means, after one that warms up); `None` on a machine
+/// with a single core, where it would measure the scheduler.
 pub fn cross_core_round_trip_ns() -> Option<f64> {
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
         return None;
