@@ -112,52 +112,39 @@ def chart(title, xlabel, series, ideal):
     return "\n".join(out)
 
 
-def cost_chart(rows, outdir):
+def write_chart(outdir, name, title, xlabel, points):
+    """Writes outdir/name: points are (label, x, row) triples; each row's
+    speedup is drawn on its label's line, the ideal its dependencies allow
+    dashed."""
     series, ideal = defaultdict(list), defaultdict(list)
-    for row in rows:
-        label = f'{row["workload"]}, {row["threads"]} thr'
-        series[label].append((row["us_per_txn"], row["speedup"]))
-        ideal[label].append((row["us_per_txn"], row["ideal_speedup"]))
-    (outdir / "speedup_vs_transaction_cost.svg").write_text(
-        chart(
-            "Speedup vs cost of a transaction (10,000 transactions)",
-            "µs per transaction, sequential (log scale)",
-            series,
-            ideal,
-        )
+    for label, x, row in points:
+        series[label].append((x, row["speedup"]))
+        ideal[label].append((x, row["ideal_speedup"]))
+    (outdir / name).write_text(chart(title, xlabel, series, ideal))
+    print(f"wrote {outdir}/{name}")
+
+
+def cost_chart(rows, outdir):
+    write_chart(
+        outdir,
+        "speedup_vs_transaction_cost.svg",
+        "Speedup vs cost of a transaction (10,000 transactions)",
+        "µs per transaction, sequential (log scale)",
+        [(f'{r["workload"]}, {r["threads"]} thr', r["us_per_txn"], r) for r in rows],
     )
-    print(f"wrote {outdir}/speedup_vs_transaction_cost.svg")
 
 
 def threads_chart(rows, outdir):
-    series, ideal = defaultdict(list), defaultdict(list)
-    for row in rows:
-        label = f'{row["workload"]}, {row["txs"]:,} txs'
-        series[label].append((row["threads"], row["speedup"]))
-        ideal[label].append((row["threads"], row["ideal_speedup"]))
-    (outdir / "speedup_vs_threads.svg").write_text(
-        chart("Speedup vs threads", "threads (log scale)", series, ideal)
+    write_chart(
+        outdir,
+        "speedup_vs_threads.svg",
+        "Speedup vs threads",
+        "threads (log scale)",
+        [(f'{r["workload"]}, {r["txs"]:,} txs', r["threads"], r) for r in rows],
     )
-    print(f"wrote {outdir}/speedup_vs_threads.svg")
 
 
-def main():
-    if len(sys.argv) == 4 and sys.argv[1] in ("--cost", "--threads"):
-        rows = load(sys.argv[2])
-        if not rows:
-            sys.exit(f"no JSON rows in {sys.argv[2]}")
-        outdir = Path(sys.argv[3])
-        outdir.mkdir(parents=True, exist_ok=True)
-        (cost_chart if sys.argv[1] == "--cost" else threads_chart)(rows, outdir)
-        return
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    rows = load(sys.argv[1])
-    if not rows:
-        sys.exit(f"no JSON rows in {sys.argv[1]}")
-    outdir = Path(sys.argv[2])
-    outdir.mkdir(parents=True, exist_ok=True)
-
+def matrix_charts(rows, outdir):
     def label(row):
         return f'{row["workload"]}, {row["threads"]} thr'
 
@@ -167,30 +154,44 @@ def main():
     for row in rows:
         by_size[row["txs"]].add(row["accounts"])
     size = max(by_size, key=lambda s: (len(by_size[s]), s))
-    series, ideal = defaultdict(list), defaultdict(list)
-    for row in rows:
-        if row["txs"] == size:
-            series[label(row)].append((row["accounts"], row["speedup"]))
-            ideal[label(row)].append((row["accounts"], row["ideal_speedup"]))
-    (outdir / "speedup_vs_accounts.svg").write_text(
-        chart(f"Speedup vs accounts ({size:,} transactions)", "accounts (log scale)", series, ideal)
+    write_chart(
+        outdir,
+        "speedup_vs_accounts.svg",
+        f"Speedup vs accounts ({size:,} transactions)",
+        "accounts (log scale)",
+        [(label(r), r["accounts"], r) for r in rows if r["txs"] == size],
     )
 
     # Speedup against block size, at the largest account count of each row
     # group (accounts = block size when the matrix ties them).
-    series, ideal = defaultdict(list), defaultdict(list)
     best = {}
     for row in rows:
         key = (label(row), row["txs"])
         if key not in best or row["accounts"] > best[key]["accounts"]:
             best[key] = row
-    for (lab, txs), row in best.items():
-        series[lab].append((txs, row["speedup"]))
-        ideal[lab].append((txs, row["ideal_speedup"]))
-    (outdir / "speedup_vs_block_size.svg").write_text(
-        chart("Speedup vs block size", "transactions per block (log scale)", series, ideal)
+    write_chart(
+        outdir,
+        "speedup_vs_block_size.svg",
+        "Speedup vs block size",
+        "transactions per block (log scale)",
+        [(lab, txs, row) for (lab, txs), row in best.items()],
     )
-    print(f"wrote {outdir}/speedup_vs_accounts.svg and {outdir}/speedup_vs_block_size.svg")
+
+
+def main():
+    charts = {"--cost": cost_chart, "--threads": threads_chart}
+    if len(sys.argv) == 4 and sys.argv[1] in charts:
+        draw, path, outdir = charts[sys.argv[1]], sys.argv[2], sys.argv[3]
+    elif len(sys.argv) == 3:
+        draw, path, outdir = matrix_charts, sys.argv[1], sys.argv[2]
+    else:
+        sys.exit(__doc__)
+    rows = load(path)
+    if not rows:
+        sys.exit(f"no JSON rows in {path}")
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    draw(rows, outdir)
 
 
 if __name__ == "__main__":
