@@ -124,23 +124,28 @@ def write_chart(outdir, name, title, xlabel, points):
     print(f"wrote {outdir}/{name}")
 
 
-def cost_chart(rows, outdir):
-    write_chart(
-        outdir,
+# One chart from rows of one kind: its file, title, x axis, each row's
+# line and x.
+LINE_CHARTS = {
+    "--cost": (
         "speedup_vs_transaction_cost.svg",
         "Speedup vs cost of a transaction (10,000 transactions)",
         "µs per transaction, sequential (log scale)",
-        [(f'{r["workload"]}, {r["threads"]} thr', r["us_per_txn"], r) for r in rows],
-    )
-
-
-def threads_chart(rows, outdir):
-    write_chart(
-        outdir,
+        lambda r: (f'{r["workload"]}, {r["threads"]} thr', r["us_per_txn"]),
+    ),
+    "--threads": (
         "speedup_vs_threads.svg",
         "Speedup vs threads",
         "threads (log scale)",
-        [(f'{r["workload"]}, {r["txs"]:,} txs', r["threads"], r) for r in rows],
+        lambda r: (f'{r["workload"]}, {r["txs"]:,} txs', r["threads"]),
+    ),
+}
+
+
+def line_chart(kind):
+    name, title, xlabel, place = LINE_CHARTS[kind]
+    return lambda rows, outdir: write_chart(
+        outdir, name, title, xlabel, [(*place(r), r) for r in rows]
     )
 
 
@@ -179,9 +184,8 @@ def matrix_charts(rows, outdir):
 
 
 def main():
-    charts = {"--cost": cost_chart, "--threads": threads_chart}
-    if len(sys.argv) == 4 and sys.argv[1] in charts:
-        draw, path, outdir = charts[sys.argv[1]], sys.argv[2], sys.argv[3]
+    if len(sys.argv) == 4 and sys.argv[1] in LINE_CHARTS:
+        draw, path, outdir = line_chart(sys.argv[1]), sys.argv[2], sys.argv[3]
     elif len(sys.argv) == 3:
         draw, path, outdir = matrix_charts, sys.argv[1], sys.argv[2]
     else:
