@@ -6,13 +6,18 @@
 //! - `contention`: 1,000-transaction transfer blocks over 2 to 10,000
 //!   accounts.
 //!
-//! `PAREX_BENCH_THREADS` sets the parallel executor's threads (default: all
-//! cores). Compare the two lines of a group in criterion's report; `parex
-//! bench` prints the same comparisons as a table with speedups.
+//! Each case has three lines: `sequential`, `parallel` (Block-STM from the
+//! first transaction of a block big enough for two workers,
+//! `StartPolicy::ProbeSmall`) and `auto` (the executor as it ships, which
+//! starts every block sequentially and goes on with Block-STM only once
+//! its transactions prove expensive). `PAREX_BENCH_THREADS` sets the
+//! parallel executors' threads (default: all cores). `parex bench` prints
+//! the same comparisons as a table with speedups.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use parex_benches::harness::Contenders;
 use parex_benches::workload::{block, BenchVm, Workload};
-use parex_engine::{Executor, ParallelExecutor, SequentialExecutor};
+use parex_engine::{Executor, SequentialExecutor};
 
 /// The allocator the `parex` binary uses.
 #[global_allocator]
@@ -25,10 +30,10 @@ fn threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn bench_pair(
+fn bench_three(
     c: &mut Criterion,
     group_name: &str,
-    parallel: &ParallelExecutor,
+    contenders: &Contenders,
     cases: &[(Workload, usize, usize)],
     label: impl Fn(Workload, usize, usize) -> String,
 ) {
@@ -42,32 +47,51 @@ fn bench_pair(
             b.iter(|| sequential.execute(&BenchVm, &block.txns, &block.genesis))
         });
         group.bench_with_input(BenchmarkId::new("parallel", &id), &block, |b, block| {
-            b.iter(|| parallel.execute(&BenchVm, &block.txns, &block.genesis))
+            b.iter(|| {
+                contenders
+                    .block_stm
+                    .execute(&BenchVm, &block.txns, &block.genesis)
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("auto", &id), &block, |b, block| {
+            b.iter(|| {
+                contenders
+                    .auto
+                    .execute(&BenchVm, &block.txns, &block.genesis)
+            })
         });
     }
     group.finish();
 }
 
+fn contenders() -> Contenders {
+    Contenders::new(threads(), None).expect("worker threads")
+}
+
 fn parallel_execution(c: &mut Criterion) {
-    let parallel = ParallelExecutor::new(threads()).expect("worker threads");
+    let contenders = contenders();
     let mut cases = Vec::new();
     for workload in Workload::ALL {
         for txns in [20, 50, 100, 1_000, 10_000] {
             cases.push((workload, txns, txns.max(2)));
         }
     }
-    bench_pair(c, "parallel_execution", &parallel, &cases, |w, txns, _| {
-        format!("{w}/{txns}")
-    });
+    bench_three(
+        c,
+        "parallel_execution",
+        &contenders,
+        &cases,
+        |w, txns, _| format!("{w}/{txns}"),
+    );
 }
 
 fn contention(c: &mut Criterion) {
-    let parallel = ParallelExecutor::new(threads()).expect("worker threads");
+    let contenders = contenders();
     let cases: Vec<_> = [2, 10, 100, 1_000, 10_000]
         .into_iter()
         .map(|accounts| (Workload::Transfer, 1_000, accounts))
         .collect();
-    bench_pair(c, "contention", &parallel, &cases, |_, _, accounts| {
+    bench_three(c, "contention", &contenders, &cases, |_, _, accounts| {
         format!("{accounts}-accounts")
     });
 }

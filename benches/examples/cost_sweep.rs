@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use parex_benches::harness::{compare, comparison_executor, Row};
+use parex_benches::harness::{compare, Contenders, Row};
 use parex_benches::workload::{block, BenchVm, Workload, HEAVY_ROUNDS};
 
 /// The allocator the `parex` binary uses.
@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads: usize = args.first().map_or(Ok(2), |arg| arg.parse())?;
     let runs: usize = args.get(1).map_or(Ok(11), |arg| arg.parse())?;
     let mut json = args.get(2).map(std::fs::File::create).transpose()?;
-    let parallel = comparison_executor(threads, None)?;
+    let contenders = Contenders::new(threads, None)?;
     let base = block(Workload::Transfer, TXNS, TXNS, 42);
     println!("| work rounds | µs per transaction (sequential) | seq ms | par ms | speedup |");
     println!("|---:|---:|---:|---:|---:|");
@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &BenchVm,
             &txns,
             &base.genesis,
-            &parallel,
+            &contenders,
             runs,
         )?;
         if !row.outputs_equal {

@@ -1,6 +1,6 @@
 //! Blocks too small for two workers, in a tight loop: the sequential
 //! executor against the parallel executor's small-block path, probed
-//! (`SmallBlockPolicy::Probe`, the default) and not (`Sequential`), and how
+//! (`StartPolicy::Probe`, the default) and not (`ByCount`), and how
 //! many of the probed blocks went on in parallel.
 //!
 //! `cargo run --release -p parex-benches --example small_blocks [-- WORKLOAD TXS BATCHES]`
@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use parex_benches::workload::{block, BenchVm, Workload};
-use parex_engine::{BlockError, Executor, ParallelExecutor, SequentialExecutor, SmallBlockPolicy};
+use parex_engine::{BlockError, Executor, ParallelExecutor, SequentialExecutor, StartPolicy};
 
 /// The allocator the `parex` binary uses.
 #[global_allocator]
@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let sequential = SequentialExecutor::new();
     let probed = ParallelExecutor::new(2)?;
-    let unprobed = ParallelExecutor::new(2)?.with_small_blocks(SmallBlockPolicy::Sequential);
+    let unprobed = ParallelExecutor::new(2)?.with_start(StartPolicy::ByCount);
     // Each runs the block once and says whether it went on in parallel.
     type Run<'a> = &'a dyn Fn() -> Result<bool, BlockError>;
     let executors: [(&str, Run<'_>); 3] = [

@@ -41,6 +41,8 @@ mod tests {
             seq_ms: 1.0,
             par_ms: 1.0 / speedup,
             speedup,
+            auto_ms: 1.0,
+            auto_speedup: 1.0,
             reexec_per_tx: 0.0,
             validation_failures: 0.0,
             dependency_waits: 0.0,

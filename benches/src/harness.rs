@@ -3,15 +3,19 @@
 use std::time::{Duration, Instant};
 
 use parex_engine::analysis::dependency_profile;
-use parex_engine::{BaseStorage, BlockError, Executor, ParallelExecutor, SequentialExecutor, Vm};
+use parex_engine::{
+    BaseStorage, BlockError, Executor, ParallelExecutor, SequentialExecutor, StartPolicy, Vm,
+};
 use serde::Serialize;
 
 use crate::machine::cross_core_round_trip_ns;
 
-/// The parallel executor of a comparison: sized as the node sizes it, but
-/// at one thread Block-STM itself (the machinery's cost) rather than the
-/// sequential path a one-worker block would take. `min_txns_per_worker`
-/// overrides the sizing.
+/// The Block-STM executor of a comparison: sized as the node sizes it,
+/// running a block big enough for two workers by count on Block-STM from
+/// its first transaction ([`StartPolicy::ProbeSmall`]), and at one thread
+/// Block-STM itself (the machinery's cost) rather than the sequential path
+/// a one-worker block would take. `min_txns_per_worker` overrides the
+/// sizing.
 pub fn comparison_executor(
     threads: usize,
     min_txns_per_worker: Option<usize>,
@@ -21,7 +25,41 @@ pub fn comparison_executor(
         None if threads == 1 => 0,
         None => parex_engine::DEFAULT_MIN_TXNS_PER_WORKER,
     };
-    Ok(ParallelExecutor::new(threads)?.with_min_txns_per_worker(min_per_worker))
+    Ok(ParallelExecutor::new(threads)?
+        .with_min_txns_per_worker(min_per_worker)
+        .with_start(StartPolicy::ProbeSmall))
+}
+
+/// The parallel executors a comparison times against the sequential one.
+#[derive(Debug)]
+pub struct Contenders {
+    /// Block-STM ([`comparison_executor`]): what the machinery costs and
+    /// gains.
+    pub block_stm: ParallelExecutor,
+    /// The executor as it ships ([`StartPolicy::Probe`]): every block
+    /// starts sequentially and goes on with Block-STM only once its
+    /// transactions prove expensive.
+    pub auto: ParallelExecutor,
+}
+
+impl Contenders {
+    /// Both executors at `threads` threads; `min_txns_per_worker` sizes
+    /// Block-STM's as for [`comparison_executor`]. The shipped one keeps
+    /// every default (at one thread it runs sequentially).
+    pub fn new(
+        threads: usize,
+        min_txns_per_worker: Option<usize>,
+    ) -> Result<Self, parex_engine::EngineError> {
+        Ok(Self {
+            block_stm: comparison_executor(threads, min_txns_per_worker)?,
+            auto: ParallelExecutor::new(threads)?,
+        })
+    }
+
+    /// The threads of both.
+    pub fn threads(&self) -> usize {
+        self.block_stm.threads()
+    }
 }
 
 /// Runs per executor for a block of `txs` transactions: blocks of 100 or
@@ -49,11 +87,19 @@ pub struct Row {
     pub threads: usize,
     /// Median sequential time, in milliseconds.
     pub seq_ms: f64,
-    /// Median parallel time, in milliseconds.
+    /// Median time of Block-STM ([`Contenders::block_stm`]), in
+    /// milliseconds.
     pub par_ms: f64,
     /// `seq_ms / par_ms`.
     pub speedup: f64,
-    /// Executions beyond the first per transaction, averaged over the runs.
+    /// Median time of the executor as it ships ([`Contenders::auto`]), in
+    /// milliseconds: Block-STM only where the block's transactions proved
+    /// expensive enough.
+    pub auto_ms: f64,
+    /// `seq_ms / auto_ms`.
+    pub auto_speedup: f64,
+    /// Executions beyond the first per transaction, averaged over
+    /// Block-STM's runs (as are the next two).
     pub reexec_per_tx: f64,
     /// Failed validations per run, averaged.
     pub validation_failures: f64,
@@ -70,9 +116,10 @@ pub struct Row {
     pub round_trip_ns: Option<f64>,
 }
 
-/// Runs `txns` `runs` times with each executor, alternating sequential and
-/// parallel so that both see the same machine conditions, and reports the
-/// medians.
+/// Runs `txns` `runs` times with each executor, alternating sequential,
+/// Block-STM and the shipped executor so that all see the same machine
+/// conditions, and reports the medians; every parallel output is checked
+/// against the sequential one.
 #[allow(clippy::too_many_arguments)]
 pub fn compare<VM, S>(
     workload: &str,
@@ -80,7 +127,7 @@ pub fn compare<VM, S>(
     vm: &VM,
     txns: &[VM::Txn],
     storage: &S,
-    parallel: &ParallelExecutor,
+    contenders: &Contenders,
     runs: usize,
 ) -> Result<Row, BlockError>
 where
@@ -95,41 +142,59 @@ where
     let reference = sequential.execute(vm, txns, storage)?;
     let mut seq_times = Vec::with_capacity(runs);
     let mut par_times = Vec::with_capacity(runs);
+    let mut auto_times = Vec::with_capacity(runs);
     let (mut reexecutions, mut validation_failures, mut dependency_waits) = (0u64, 0u64, 0u64);
     let mut outputs_equal = true;
-    for _ in 0..runs {
-        let started = Instant::now();
-        let output = sequential.execute(vm, txns, storage)?;
-        seq_times.push(started.elapsed());
-        drop(output);
-
-        let started = Instant::now();
-        let output = parallel.execute(vm, txns, storage)?;
-        par_times.push(started.elapsed());
-        outputs_equal &= output.effect() == reference.effect();
-        reexecutions += output.stats.reexecutions();
-        validation_failures += output.stats.validation_failures;
-        dependency_waits += output.stats.dependency_waits;
+    for run in 0..runs {
+        // Each executor in turn follows each of the others: the one after
+        // Block-STM finds caches full of its memory, not of the state.
+        for turn in 0..3 {
+            let started = Instant::now();
+            match (run + turn) % 3 {
+                0 => {
+                    let output = sequential.execute(vm, txns, storage)?;
+                    seq_times.push(started.elapsed());
+                    drop(output);
+                }
+                1 => {
+                    let output = contenders.block_stm.execute(vm, txns, storage)?;
+                    par_times.push(started.elapsed());
+                    outputs_equal &= output.effect() == reference.effect();
+                    reexecutions += output.stats.reexecutions();
+                    validation_failures += output.stats.validation_failures;
+                    dependency_waits += output.stats.dependency_waits;
+                }
+                _ => {
+                    let output = contenders.auto.execute(vm, txns, storage)?;
+                    auto_times.push(started.elapsed());
+                    outputs_equal &= output.effect() == reference.effect();
+                }
+            }
+        }
     }
     let round_trip_ns = round_trip_before
         .zip(cross_core_round_trip_ns())
         .map(|(before, after)| before.max(after));
     let seq_ms = median_ms(&mut seq_times);
     let par_ms = median_ms(&mut par_times);
+    let auto_ms = median_ms(&mut auto_times);
+    let speedup = |ms: f64| if ms > 0.0 { seq_ms / ms } else { 1.0 };
     let profile = dependency_profile(vm, txns, storage)?;
     let per_run = |total: u64| total as f64 / runs as f64;
     Ok(Row {
         workload: workload.to_owned(),
         txs: txns.len(),
         accounts,
-        threads: parallel.threads(),
+        threads: contenders.threads(),
         seq_ms,
         par_ms,
-        speedup: if par_ms > 0.0 { seq_ms / par_ms } else { 1.0 },
+        speedup: speedup(par_ms),
+        auto_ms,
+        auto_speedup: speedup(auto_ms),
         reexec_per_tx: per_run(reexecutions) / txns.len().max(1) as f64,
         validation_failures: per_run(validation_failures),
         dependency_waits: per_run(dependency_waits),
-        ideal_speedup: profile.ideal_speedup(parallel.threads()),
+        ideal_speedup: profile.ideal_speedup(contenders.threads()),
         outputs_equal,
         round_trip_ns,
     })
@@ -149,7 +214,7 @@ fn median_ms(times: &mut [Duration]) -> f64 {
 /// The rows as an aligned text table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<9} {:>6} {:>8} {:>7} {:>10} {:>10} {:>8} {:>10} {:>9} {:>8} {:>6} {:>6}\n",
+        "{:<9} {:>6} {:>8} {:>7} {:>10} {:>10} {:>8} {:>10} {:>7} {:>10} {:>9} {:>8} {:>6} {:>6}\n",
         "workload",
         "txs",
         "accounts",
@@ -157,6 +222,8 @@ pub fn table(rows: &[Row]) -> String {
         "seq ms",
         "par ms",
         "speedup",
+        "auto ms",
+        "auto",
         "reexec/tx",
         "val.fail",
         "ideal",
@@ -165,7 +232,7 @@ pub fn table(rows: &[Row]) -> String {
     );
     for row in rows {
         out.push_str(&format!(
-            "{:<9} {:>6} {:>8} {:>7} {:>10.3} {:>10.3} {:>7.2}x {:>10.3} {:>9.1} {:>7.2}x {:>6} {:>6}\n",
+            "{:<9} {:>6} {:>8} {:>7} {:>10.3} {:>10.3} {:>7.2}x {:>10.3} {:>6.2}x {:>10.3} {:>9.1} {:>7.2}x {:>6} {:>6}\n",
             row.workload,
             row.txs,
             row.accounts,
@@ -173,6 +240,8 @@ pub fn table(rows: &[Row]) -> String {
             row.seq_ms,
             row.par_ms,
             row.speedup,
+            row.auto_ms,
+            row.auto_speedup,
             row.reexec_per_tx,
             row.validation_failures,
             row.ideal_speedup,

@@ -1,9 +1,9 @@
 //! The standard comparison matrix and single comparisons of the synthetic
 //! workloads, as `parex bench` runs them.
 
-use parex_engine::{BlockError, EngineError, ParallelExecutor};
+use parex_engine::{BlockError, EngineError};
 
-use crate::harness::{compare, comparison_executor, runs_for, Row};
+use crate::harness::{compare, runs_for, Contenders, Row};
 use crate::workload::{block, BenchVm, Workload};
 
 /// One comparison to run.
@@ -63,12 +63,12 @@ pub fn run_cases(
     mut progress: impl FnMut(usize, &Row),
 ) -> Result<Vec<Row>, BenchError> {
     let mut rows = Vec::with_capacity(cases.len());
-    let mut executor: Option<ParallelExecutor> = None;
+    let mut executors: Option<Contenders> = None;
     for (i, case) in cases.iter().enumerate() {
-        if executor.as_ref().map(ParallelExecutor::threads) != Some(case.threads) {
-            executor = Some(comparison_executor(case.threads, None)?);
+        if executors.as_ref().map(Contenders::threads) != Some(case.threads) {
+            executors = Some(Contenders::new(case.threads, None)?);
         }
-        let Some(parallel) = executor.as_ref() else {
+        let Some(contenders) = executors.as_ref() else {
             continue;
         };
         let runs = runs_for(case.txns, runs);
@@ -79,7 +79,7 @@ pub fn run_cases(
             &BenchVm,
             &block.txns,
             &block.genesis,
-            parallel,
+            contenders,
             runs,
         )?;
         progress(i, &row);

@@ -77,7 +77,7 @@ pub use error::{BlockError, EngineError};
 pub use executor::{Executor, VmBlockOutput};
 pub use output::{BlockOutput, ExecutionStats, TxnOutcome};
 pub use parallel::{
-    BlockBuffers, ParallelBlock, ParallelExecutor, SmallBlockPolicy, DEFAULT_MIN_TXNS_PER_WORKER,
+    BlockBuffers, ParallelBlock, ParallelExecutor, StartPolicy, DEFAULT_MIN_TXNS_PER_WORKER,
 };
 pub use parex_mvmemory::Incarnation;
 pub use sequential::SequentialExecutor;

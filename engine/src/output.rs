@@ -70,13 +70,13 @@ pub struct ExecutionStats {
     pub dependency_waits: u64,
     /// Where the block finished sequentially, if it did: every transaction
     /// from this index on was executed by the sequential executor (0 when
-    /// the block was too small for two workers; otherwise after a delta
-    /// overflow or heavy contention).
+    /// the whole block ran there, its transactions too cheap or too few to
+    /// gain from Block-STM; otherwise after a delta overflow or heavy
+    /// contention).
     pub sequential_fallback_from: Option<TxnIndex>,
-    /// Where a block too small for two workers by count, started on the
-    /// sequential executor, went on in parallel because its transactions
-    /// proved expensive (see `SmallBlockPolicy`): transactions from this
-    /// index on ran on Block-STM.
+    /// Where a block started on the sequential executor went on in
+    /// parallel because its transactions proved expensive (see
+    /// `StartPolicy`): transactions from this index on ran on Block-STM.
     pub parallel_from: Option<TxnIndex>,
     /// Wall-clock time of the whole execution, materialization included.
     pub wall_time: Duration,

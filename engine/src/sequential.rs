@@ -69,7 +69,8 @@ impl SequentialExecutor {
         let started = Instant::now();
         let mut run = SequentialRun::new(self.kept.take(), Vec::new(), txns);
         let stats = body(&mut run, started);
-        let final_values = run.written.take_values();
+        let later = std::mem::take(&mut run.later_values);
+        let final_values = run.written.take_values_then(later);
         self.kept.put(run.written);
         Ok(BlockOutput {
             outcomes: run.outcomes,
@@ -89,6 +90,10 @@ pub(crate) struct SequentialRun<K, V, O> {
     pub(crate) written: Written<K, V>,
     /// One outcome per executed transaction, in order.
     pub(crate) outcomes: Vec<TxnOutcome<O>>,
+    /// Final values of transactions after those this run executed (a
+    /// block's rest, run on Block-STM), in block order, each location
+    /// once; they replace what `written` holds of the same locations.
+    pub(crate) later_values: Vec<(K, V)>,
 }
 
 impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
@@ -107,6 +112,7 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
                 _ => Written::with_capacity(txns),
             },
             outcomes,
+            later_values: Vec::new(),
         }
     }
 
@@ -289,6 +295,33 @@ impl<K: crate::Key, V> Written<K, V> {
             }
         }
         self.entries.push(Some((key, value)));
+    }
+
+    /// The final values followed by `later` (values of later writes, in
+    /// block order, each location once), which replace this run's values
+    /// of the same locations at their later place; leaves this empty, with
+    /// its capacity, for another run. Costs a lookup per value of `later`
+    /// in this run's table, not an insertion.
+    pub(crate) fn take_values_then(&mut self, later: Vec<(K, V)>) -> Vec<(K, V)> {
+        if self.index.is_empty() {
+            // No live entry, hence no entry at all.
+            self.entries.clear();
+            return later;
+        }
+        for (key, _) in &later {
+            let hash = self.hasher.hash_one(key);
+            let entries = &self.entries;
+            if let Ok(slot) = self
+                .index
+                .find_entry(hash, |&at| live_key(entries, at) == Some(key))
+            {
+                let (at, _) = slot.remove();
+                self.entries[at] = None;
+            }
+        }
+        let mut values = self.take_values();
+        values.extend(later);
+        values
     }
 
     /// The final values, in order; leaves this empty, with its capacity, for

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use parex_engine::{ParallelExecutor, SequentialExecutor, SmallBlockPolicy};
+use parex_engine::{ParallelExecutor, SequentialExecutor, StartPolicy};
 use parex_testkit::{effect, quiet_program_panics, Op, Program};
 use proptest::prelude::*;
 
@@ -234,7 +234,7 @@ proptest! {
         let switching = ParallelExecutor::new(block.threads)
             .unwrap()
             .with_min_txns_per_worker(usize::MAX)
-            .with_small_blocks(SmallBlockPolicy::ParallelAfter(first))
+            .with_start(StartPolicy::ParallelAfter(first))
             .with_contention_fallback(block.fallback);
         let expected = effect(&SequentialExecutor::new(), &block.txns, &block.storage);
         let actual = effect(&switching, &block.txns, &block.storage);

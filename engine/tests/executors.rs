@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parex_engine::{
-    BlockError, Executor, ParallelExecutor, SequentialExecutor, SmallBlockPolicy, TxnOutcome,
-    TxnView, Vm, VmError,
+    BlockError, Executor, ParallelExecutor, SequentialExecutor, StartPolicy, TxnOutcome, TxnView,
+    Vm, VmError,
 };
 use parex_testkit::{effect, quiet_program_panics, Op, Program, ProgramVm};
 
@@ -241,6 +241,7 @@ fn a_conflict_burst_halts_the_block_and_it_finishes_sequentially() {
     };
     let output = ParallelExecutor::new(2)
         .unwrap()
+        .with_start(StartPolicy::ProbeSmall)
         .execute(&vm, &txns, &storage)
         .unwrap();
     assert_eq!(output.effect(), sequential.effect());
@@ -253,6 +254,7 @@ fn a_conflict_burst_halts_the_block_and_it_finishes_sequentially() {
     };
     let output = ParallelExecutor::new(2)
         .unwrap()
+        .with_start(StartPolicy::ProbeSmall)
         .with_contention_fallback(false)
         .execute(&vm, &txns, &storage)
         .unwrap();
@@ -271,7 +273,9 @@ fn a_dependent_block_gives_the_sequential_result() {
         .collect();
     let storage = HashMap::from([(0, 1)]);
     let sequential = effect(&SequentialExecutor::new(), &txns, &storage);
-    let executor = ParallelExecutor::new(2).unwrap();
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_start(StartPolicy::ProbeSmall);
     for _ in 0..3 {
         let output = executor.execute(&ProgramVm, &txns, &storage).unwrap();
         assert_eq!(Ok((output.outcomes, output.final_values)), sequential);
@@ -292,7 +296,9 @@ fn after_a_serial_block_a_chain_halts_before_any_helper_wakes() {
         .map(|i| Program(vec![Op::Read(i), Op::Delta(i + 1, 1)]))
         .collect();
     let storage = HashMap::from([(0, 1)]);
-    let executor = ParallelExecutor::new(2).unwrap();
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_start(StartPolicy::ProbeSmall);
     for txns in [by_value, by_delta] {
         let sequential = effect(&SequentialExecutor::new(), &txns, &storage);
         for run in 0..3 {
@@ -333,7 +339,7 @@ fn a_block_too_small_for_two_workers_runs_sequentially() {
     // Probed, a preempted start could look expensive.
     let executor = ParallelExecutor::new(2)
         .unwrap()
-        .with_small_blocks(SmallBlockPolicy::Sequential);
+        .with_start(StartPolicy::ByCount);
     let stats = executor
         .execute(&ProgramVm, &txns, &HashMap::<u64, u64>::new())
         .unwrap()
@@ -381,7 +387,11 @@ impl Vm for SpinVm {
 /// A block of 40 [`SpinVm`] transactions: too few for two workers by
 /// count (32 each).
 fn spin_block(spin: bool) -> Vec<(u64, bool)> {
-    (0..40).map(|i| (i, spin)).collect()
+    spin_txns(40, spin)
+}
+
+fn spin_txns(n: u64, spin: bool) -> Vec<(u64, bool)> {
+    (0..n).map(|i| (i, spin)).collect()
 }
 
 #[test]
@@ -413,7 +423,7 @@ fn a_small_block_of_expensive_transactions_goes_on_in_parallel() {
         ParallelExecutor::new(1).unwrap(),
         ParallelExecutor::new(2)
             .unwrap()
-            .with_small_blocks(SmallBlockPolicy::Sequential),
+            .with_start(StartPolicy::ByCount),
     ] {
         let output = executor.execute(&SpinVm, &txns, &storage).unwrap();
         assert_eq!(output.effect(), expected.effect());
@@ -442,6 +452,51 @@ fn after_a_cheap_small_block_the_next_is_not_probed_but_the_one_after_is() {
     // That block's cost turned probing on again.
     let output = executor.execute(&SpinVm, &expensive, &storage).unwrap();
     assert_eq!(output.stats.parallel_from, Some(4), "{:?}", output.stats);
+}
+
+#[test]
+fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
+    let storage = HashMap::<u64, u64>::new();
+    let (cheap, expensive) = (spin_txns(2_000, false), spin_txns(100, true));
+    let executor = ParallelExecutor::new(2).unwrap();
+    assert_eq!(executor.workers_for(cheap.len()), Some(2));
+    assert_eq!(executor.workers_for(expensive.len()), Some(2));
+    // Cheap transactions stay on the sequential executor, big as the block
+    // is (unless a preemption made a start look expensive: the first
+    // block's cold start may).
+    let sequential_runs = (0..5)
+        .filter(|_| {
+            let output = executor.execute(&SpinVm, &cheap, &storage).unwrap();
+            let stats = output.stats;
+            stats.parallel_from.is_none()
+                && stats.sequential_fallback_from == Some(0)
+                && stats.validations == 0
+        })
+        .count();
+    assert!(
+        sequential_runs >= 4,
+        "{sequential_runs} of 5 ran sequentially"
+    );
+    // After cheap ones, a large block is still checked: its transactions
+    // are priced from the 4th to the 16th, whatever came before.
+    let expected = SequentialExecutor::new()
+        .execute(&SpinVm, &expensive, &storage)
+        .unwrap();
+    for _ in 0..2 {
+        let output = executor.execute(&SpinVm, &expensive, &storage).unwrap();
+        assert_eq!(output.effect(), expected.effect());
+        assert_eq!(output.stats.parallel_from, Some(16), "{:?}", output.stats);
+        assert_eq!(output.stats.workers, 2, "{:?}", output.stats);
+    }
+    // Under `ProbeSmall`, Block-STM from the first transaction (the
+    // running count makes the block a chain, which may then halt).
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_start(StartPolicy::ProbeSmall);
+    let stats = executor.execute(&SpinVm, &cheap, &storage).unwrap().stats;
+    assert_eq!(stats.parallel_from, None, "{stats:?}");
+    assert_ne!(stats.sequential_fallback_from, Some(0), "{stats:?}");
+    assert!(stats.validations > 0, "{stats:?}");
 }
 
 #[test]

@@ -199,6 +199,8 @@ fn bench_prints_one_json_row_per_workload_with_equal_outputs() {
             "seq_ms",
             "par_ms",
             "speedup",
+            "auto_ms",
+            "auto_speedup",
             "reexec_per_tx",
             "ideal_speedup",
         ] {

@@ -2,19 +2,19 @@
 
 mod block;
 mod pool;
-mod small_block;
+mod start;
 mod streak;
 mod view;
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
-pub use small_block::SmallBlockPolicy;
-use small_block::{
+pub use start::StartPolicy;
+use start::{
     first_check, rest_workers, worth_parallel, OffsetVm, Overlay, FIRST_PROBE, PROBE_GROWTH,
 };
 
@@ -26,13 +26,16 @@ use crate::{BaseStorage, BlockError, EngineError, ExecutionStats, SequentialExec
 /// Executes blocks with Block-STM on a pool of worker threads that is
 /// created once and reused for every block.
 ///
-/// The calling thread is one of the workers. A block gets
-/// `min(threads, txns / min_txns_per_worker)` workers: waking a worker costs
-/// microseconds, so it needs enough transactions to be worth it. A block
-/// that would get fewer than two workers runs on the
-/// [`SequentialExecutor`](crate::SequentialExecutor) instead (Block-STM on
-/// one worker only adds overhead), unless `min_txns_per_worker` is 0, which
-/// runs Block-STM on every block (tests use it).
+/// The calling thread is one of the workers. A block starts on the
+/// [`SequentialExecutor`](crate::SequentialExecutor)'s tables and goes on
+/// with Block-STM only once its transactions prove expensive enough to
+/// gain from it ([`StartPolicy`]): on two cores, cheap transfers run
+/// slower on Block-STM at every block size. Block-STM's part gets
+/// `min(threads, txns / 4)` workers for what is left of the block.
+/// [`StartPolicy::ProbeSmall`] runs a block big enough for two workers by
+/// count (`txns / min_txns_per_worker`) on Block-STM from its first
+/// transaction; a `min_txns_per_worker` of 0 does so for every block
+/// (tests use it).
 ///
 /// A block whose transactions conflict so often that it is essentially
 /// sequential is halted and finished sequentially, keeping the validated
@@ -40,23 +43,23 @@ use crate::{BaseStorage, BlockError, EngineError, ExecutionStats, SequentialExec
 pub struct ParallelExecutor {
     threads: usize,
     min_txns_per_worker: usize,
-    small_blocks: SmallBlockPolicy,
+    start: StartPolicy,
     contention_fallback: bool,
     /// Held for a whole block: one block at a time per executor.
     pool: Mutex<WorkerPool>,
     /// The last block's [`BlockBuffers`], for the next block of the same
     /// VM types: a node's blocks then allocate none of them.
     buffers: KeptBuffers,
-    /// Runs the blocks too small for two workers, on tables of its own.
+    /// Runs every block's sequential start, on tables of its own.
     sequential: SequentialExecutor,
     /// Whether the last parallel block halted as serial: the next one
     /// then holds its helpers while its start looks serial
     /// ([`ParallelBlock::with_helpers_held`]).
     expect_serial: AtomicBool,
     /// After how many transactions the next block too small for two
-    /// workers is first checked, 0 for not at all: set from the last one
-    /// ([`small_block::first_check`]).
-    small_block_first_check: AtomicUsize,
+    /// workers by count is first checked, 0 for not at all: set from the
+    /// last block that started sequentially ([`start::first_check`]).
+    next_first_check: AtomicUsize,
 }
 
 impl std::fmt::Debug for ParallelExecutor {
@@ -64,19 +67,20 @@ impl std::fmt::Debug for ParallelExecutor {
         f.debug_struct("ParallelExecutor")
             .field("threads", &self.threads)
             .field("min_txns_per_worker", &self.min_txns_per_worker)
-            .field("small_blocks", &self.small_blocks)
+            .field("start", &self.start)
             .field("contention_fallback", &self.contention_fallback)
             .finish_non_exhaustive()
     }
 }
 
-/// The default of [`ParallelExecutor::with_min_txns_per_worker`]: blocks
-/// under 64 transactions start sequentially, and go on in parallel only if
-/// their transactions prove expensive ([`SmallBlockPolicy`]). A
-/// compromise, not a measured optimum: on the 2-core development machines
-/// Block-STM never paid for cheap transfers and paid from 16 transactions
-/// of 20 µs each (`docs/BENCHMARKS.md`); `parex calibrate` measures a
-/// machine.
+/// The default of [`ParallelExecutor::with_min_txns_per_worker`]: a block
+/// under 64 transactions is too small for two workers by count, and is
+/// checked only after a block of expensive transactions ([`StartPolicy`]);
+/// under [`StartPolicy::ProbeSmall`] a larger one runs on Block-STM from
+/// its first transaction. A compromise, not a measured optimum: on the
+/// 2-core development machines Block-STM never paid for cheap transfers
+/// and paid from 16 transactions of 20 µs each (`docs/BENCHMARKS.md`);
+/// `parex calibrate` measures a machine.
 pub const DEFAULT_MIN_TXNS_PER_WORKER: usize = 32;
 
 impl ParallelExecutor {
@@ -88,13 +92,13 @@ impl ParallelExecutor {
         Ok(Self {
             threads,
             min_txns_per_worker: DEFAULT_MIN_TXNS_PER_WORKER,
-            small_blocks: SmallBlockPolicy::default(),
+            start: StartPolicy::default(),
             contention_fallback: true,
             pool: Mutex::new(WorkerPool::new(threads)?),
             buffers: KeptBuffers::default(),
             sequential: SequentialExecutor::new(),
             expect_serial: AtomicBool::new(false),
-            small_block_first_check: AtomicUsize::new(FIRST_PROBE),
+            next_first_check: AtomicUsize::new(FIRST_PROBE),
         })
     }
 
@@ -103,17 +107,17 @@ impl ParallelExecutor {
         Self::new(std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
     }
 
-    /// Sets how many transactions each worker needs; 0 runs Block-STM on
-    /// every block, however small.
+    /// Sets how many transactions each worker needs for a block to be big
+    /// enough by count ([`StartPolicy`]); 0 runs Block-STM on every block
+    /// from its first transaction, however small or cheap.
     pub fn with_min_txns_per_worker(mut self, min_txns_per_worker: usize) -> Self {
         self.min_txns_per_worker = min_txns_per_worker;
         self
     }
 
-    /// Sets how a block too small for two workers runs
-    /// ([`SmallBlockPolicy::Probe`] by default).
-    pub fn with_small_blocks(mut self, policy: SmallBlockPolicy) -> Self {
-        self.small_blocks = policy;
+    /// Sets how a block starts ([`StartPolicy::Probe`] by default).
+    pub fn with_start(mut self, policy: StartPolicy) -> Self {
+        self.start = policy;
         self
     }
 
@@ -129,8 +133,8 @@ impl ParallelExecutor {
         self.threads
     }
 
-    /// The workers a block of `txns` transactions gets; `None` to start it
-    /// on the sequential executor (see [`SmallBlockPolicy`]).
+    /// The workers a block of `txns` transactions gets by count; `None` if
+    /// it is too small for two (see [`StartPolicy`]).
     pub fn workers_for(&self, txns: usize) -> Option<usize> {
         if self.min_txns_per_worker == 0 {
             return Some(self.threads.min(txns.max(1)));
@@ -151,23 +155,64 @@ impl Executor for ParallelExecutor {
         VM: Vm,
         S: BaseStorage<VM::Key, VM::Value>,
     {
-        match self.workers_for(txns.len()) {
-            Some(workers) => self.execute_parallel(vm, txns, storage, workers),
-            // On the sequential executor's tables, unless its
-            // transactions prove expensive.
-            None => {
-                let output = self.sequential.run_block(txns.len(), |run, started| {
-                    self.run_small(vm, txns, storage, run, started)
-                })?;
-                self.small_block_first_check
-                    .store(first_check(&output.stats), Ordering::Relaxed);
-                Ok(output)
-            }
-        }
+        let start = match self.start_for(txns.len()) {
+            Start::BlockStm(workers) => return self.execute_parallel(vm, txns, storage, workers),
+            start => start,
+        };
+        // On the sequential executor's tables, unless its transactions
+        // prove expensive.
+        let output = self.sequential.run_block(txns.len(), |run, started| {
+            self.run_started(vm, txns, storage, run, started, start)
+        })?;
+        self.next_first_check
+            .store(first_check(&output.stats), Ordering::Relaxed);
+        Ok(output)
     }
 }
 
+/// How a block begins.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// On Block-STM, with this many workers.
+    BlockStm(usize),
+    /// On the sequential executor, to its end.
+    Sequential,
+    /// On the sequential executor, first checked after this many
+    /// transactions, its transactions priced by the time since the block
+    /// started (see [`StartPolicy::Probe`]).
+    Probed(usize),
+    /// On the sequential executor, checked from [`FIRST_PROBE`]
+    /// transactions on, its transactions priced by the time since the
+    /// last check: a block big enough by count.
+    ProbedSinceCheck,
+    /// This many transactions on the sequential executor, the rest on
+    /// Block-STM.
+    ParallelAfter(usize),
+}
+
 impl ParallelExecutor {
+    /// How a block of `txns` transactions begins, under the policy and
+    /// after the last block.
+    fn start_for(&self, txns: usize) -> Start {
+        let by_count = self.workers_for(txns);
+        let first_check = || self.next_first_check.load(Ordering::Relaxed);
+        match (self.start, by_count) {
+            (StartPolicy::ParallelAfter(first), _) => Start::ParallelAfter(first),
+            (_, Some(workers)) if self.min_txns_per_worker == 0 => Start::BlockStm(workers),
+            (StartPolicy::ProbeSmall | StartPolicy::ByCount, Some(workers)) => {
+                Start::BlockStm(workers)
+            }
+            (StartPolicy::ByCount, None) => Start::Sequential,
+            _ if self.threads < 2 => Start::Sequential,
+            // Checks cost a block this size little, whatever came before.
+            (_, Some(_)) => Start::ProbedSinceCheck,
+            (_, None) => match first_check() {
+                0 => Start::Sequential,
+                first => Start::Probed(first),
+            },
+        }
+    }
+
     /// Runs `txns` on Block-STM with `workers` workers, the caller included.
     fn execute_parallel<VM, S>(
         &self,
@@ -238,18 +283,19 @@ impl ParallelExecutor {
         Ok(output)
     }
 
-    /// Runs a block too small for two workers: on `run`, then, if the
-    /// policy says so, the rest on Block-STM (see [`SmallBlockPolicy`]).
+    /// Runs a block that starts on the sequential executor: on `run`, then,
+    /// if `start` says so, the rest on Block-STM (see [`StartPolicy`]).
     /// Leaves every outcome in `run.outcomes` and every final value in
     /// `run.written` (see [`SequentialExecutor::run_block`]); `started` is
     /// when the block started.
-    fn run_small<VM, S>(
+    fn run_started<VM, S>(
         &self,
         vm: &VM,
         txns: &[VM::Txn],
         storage: &S,
         run: &mut SequentialRun<VM::Key, VM::Value, VM::Output>,
         started: Instant,
+        start: Start,
     ) -> Result<ExecutionStats, BlockError>
     where
         VM: Vm,
@@ -262,17 +308,20 @@ impl ParallelExecutor {
                 ..ExecutionStats::sequential(block_size)
             })
         };
-        let first_probe = self.small_block_first_check.load(Ordering::Relaxed);
         // After how many transactions to ask whether to go on in parallel.
-        let mut check = match self.small_blocks {
-            SmallBlockPolicy::Probe if self.threads >= 2 && first_probe > 0 => first_probe,
-            SmallBlockPolicy::ParallelAfter(first) => first,
+        let (mut check, probed, since_check) = match start {
+            Start::Probed(first) => (first, true, false),
+            Start::ProbedSinceCheck => (FIRST_PROBE, true, true),
+            Start::ParallelAfter(first) => (first, false, false),
             // The sequential executor's own loop, not a copy of it.
-            _ => {
+            Start::Sequential | Start::BlockStm(_) => {
                 run.execute(vm, txns, 0, storage)?;
                 return sequential();
             }
         };
+        // The transactions done and the time elapsed at the last check,
+        // when the price is taken since then.
+        let mut last_check: Option<(usize, Duration)> = None;
         let done = if check == 0 {
             0
         } else {
@@ -280,21 +329,29 @@ impl ParallelExecutor {
                 if done < check {
                     return true;
                 }
-                let SmallBlockPolicy::Probe = self.small_blocks else {
+                if !probed {
                     return false;
-                };
+                }
                 let rest = block_size - done;
                 let workers = rest_workers(self.threads, rest);
                 if workers < 2 {
                     // Too little left for a helper: no more checks.
                     check = usize::MAX;
-                    true
-                } else if worth_parallel(started.elapsed(), done, rest, workers) {
-                    false
-                } else {
-                    check = done * PROBE_GROWTH;
-                    true
+                    return true;
                 }
+                let elapsed = started.elapsed();
+                let (priced, since) = match last_check {
+                    Some((checked, at)) => (done - checked, elapsed.saturating_sub(at)),
+                    None => (done, elapsed),
+                };
+                if since_check {
+                    last_check = Some((done, elapsed));
+                }
+                check = done.saturating_mul(PROBE_GROWTH);
+                // A first check since which nothing is priced yet only
+                // marks the time.
+                let priced_now = !since_check || priced < done;
+                !(priced_now && worth_parallel(since, priced, rest, workers))
             })?
         };
         if done == block_size {
@@ -318,7 +375,7 @@ impl ParallelExecutor {
             .map_err(|error| error.shifted(done))?;
         run.outcomes.extend(output.outcomes);
         // Later writes replace the start's at their place in block order.
-        run.written.extend(output.final_values);
+        run.later_values = output.final_values;
         let stats = output.stats;
         Ok(ExecutionStats {
             txns: block_size,

@@ -4,7 +4,7 @@
 
 use clap::{Args, ValueEnum};
 use parex_benches::calibrate::{recommend, SIZES};
-use parex_benches::harness::{compare, comparison_executor, runs_for, table, Row};
+use parex_benches::harness::{compare, runs_for, table, Contenders, Row};
 use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
 
@@ -207,7 +207,7 @@ fn measure(
             "--accounts must be at least 2".into(),
         ));
     }
-    let parallel = comparison_executor(threads, min_txs_per_worker)
+    let contenders = Contenders::new(threads, min_txs_per_worker)
         .map_err(|error| CliError::InvalidArgument(error.to_string()))?;
     let runs = runs_for(txs, runs);
     let checked = |row: Result<Row, parex_engine::BlockError>| {
@@ -221,7 +221,7 @@ fn measure(
             &BenchVm,
             &block.txns,
             &block.genesis,
-            &parallel,
+            &contenders,
             runs,
         ));
     }
@@ -242,6 +242,12 @@ fn measure(
         .map_err(|_| CliError::CheckFailed("storage lock poisoned".into()))?;
     let base = Snapshot::prefetch(&*storage, &mut txns)?;
     checked(compare(
-        name, accounts, &ChainVm, &txns, &base, &parallel, runs,
+        name,
+        accounts,
+        &ChainVm,
+        &txns,
+        &base,
+        &contenders,
+        runs,
     ))
 }

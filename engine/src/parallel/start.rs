@@ -1,28 +1,34 @@
-//! Blocks too small for two workers by count: sequential, unless their
-//! transactions prove expensive.
+//! How a block starts: on the sequential executor, timed, going on in
+//! parallel only if its transactions prove expensive.
 //!
-//! [`ParallelExecutor::workers_for`](super::ParallelExecutor::workers_for)
-//! sizes a block by its transaction count alone, because waking a worker
-//! and Block-STM's machinery cost tens of microseconds and about a
-//! microsecond per transaction: a block of 50 transfers of a microsecond
-//! loses several times over in parallel. But 50 transactions of 20 µs (a
-//! contract call, a proof check) are a millisecond of work that two workers
-//! do in little more than half: the count says nothing of the cost.
+//! Whether Block-STM pays depends on what a transaction costs, not on how
+//! many there are. Waking a worker and starting a block cost tens of
+//! microseconds, and Block-STM's machinery (recording, validation,
+//! materialization) about half a microsecond to a microsecond per
+//! transaction on two cores. So a block of native transfers (0.1 to 1 µs
+//! each) runs slower in parallel at every size, while 50 transactions of
+//! 20 µs (a contract call, a proof check) are a millisecond of work that
+//! two workers do in little more than half. The count says nothing of the
+//! cost.
 //!
-//! So such a block starts on the sequential executor and is timed. At
-//! [`FIRST_PROBE`] transactions, and at every [`PROBE_GROWTH`] times as
-//! many, the time per transaction so far predicts both ways of running the
-//! rest ([`worth_parallel`]); once Block-STM's prediction wins clearly, the
-//! rest runs on it, over the state the sequential start left
-//! ([`Overlay`]), with the VM seeing block indices ([`OffsetVm`]). What
-//! the sequential start executed is kept: nothing runs twice.
+//! So a block starts on the sequential executor and is timed
+//! ([`StartPolicy::Probe`], the default). At [`FIRST_PROBE`] transactions,
+//! and at every [`PROBE_GROWTH`] times as many, the time per transaction so
+//! far predicts both ways of running the rest ([`worth_parallel`]); once
+//! Block-STM's prediction wins clearly, the rest runs on it, over the state
+//! the sequential start left ([`Overlay`]), with the VM seeing block
+//! indices ([`OffsetVm`]). What the sequential start executed is kept:
+//! nothing runs twice. A block of 10,000 transactions is checked 7 times
+//! (4, 16, …, 4,096); one that stays sequential loses only those checks.
 //!
 //! A check is a clock read, and a clock read in the middle of a block
 //! costs far more than alone: the vDSO's `rdtscp` waits for every
 //! instruction before it, cache misses included. A block of 20 cheap
-//! transfers (2 µs) ran 5% slower for it. So the last small block decides
-//! how the next is checked ([`first_check`]), from the two clock reads
-//! that time every block anyway:
+//! transfers (2 µs) ran 5% slower for it. So the last block decides how a
+//! block too small for two workers by count
+//! ([`ParallelExecutor::workers_for`](super::ParallelExecutor::workers_for))
+//! is checked ([`first_check`]), from the two clock reads that time every
+//! block anyway:
 //! - after one whose transactions cost under [`PROBE_WORTHY_NS_PER_TXN`]
 //!   each, not at all: a node of cheap transactions pays for one checked
 //!   block (the first is always checked), then for none;
@@ -30,7 +36,12 @@
 //!   they proved expensive, and each run sequentially is parallelism lost;
 //! - after any other, from [`FIRST_PROBE`] transactions on.
 //!
-//! A block that ran into an error leaves the choice as it was.
+//! A larger block is always checked (from its first transaction after one
+//! that went on in parallel, else from [`FIRST_PROBE`]): its checks cost
+//! it under a thousandth even when its transactions are cheap, and a
+//! block of expensive transactions after cheap ones must not lose its
+//! parallelism. A block that ran into an error leaves the choice as it
+//! was.
 
 use std::time::Duration;
 
@@ -40,21 +51,35 @@ use crate::{
     VmError,
 };
 
-/// How a [`ParallelExecutor`](super::ParallelExecutor) runs a block too
-/// small for two workers by count
-/// ([`with_min_txns_per_worker`](super::ParallelExecutor::with_min_txns_per_worker)).
+/// How a [`ParallelExecutor`](super::ParallelExecutor) starts a block
+/// ([`with_start`](super::ParallelExecutor::with_start)).
+///
+/// "Big enough by count" means big enough for two workers at
+/// [`with_min_txns_per_worker`](super::ParallelExecutor::with_min_txns_per_worker)
+/// transactions each; with 0 transactions per worker every block runs on
+/// Block-STM from its first transaction, whatever the policy but
+/// [`ParallelAfter`](Self::ParallelAfter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SmallBlockPolicy {
-    /// On the sequential executor, whatever its transactions cost.
-    Sequential,
-    /// On the sequential executor, timed; the rest on Block-STM once the
-    /// transactions so far show that it would finish clearly sooner (see
-    /// the module's documentation). The default.
+pub enum StartPolicy {
+    /// Every block on the sequential executor, timed; the rest on
+    /// Block-STM once the transactions so far show that it would finish
+    /// clearly sooner (see the module's documentation). The default: a
+    /// block of cheap transactions never runs slower than sequentially by
+    /// more than a few clock reads, whatever its size.
     #[default]
     Probe,
-    /// The first `k` transactions on the sequential executor, the rest on
-    /// Block-STM, whatever they cost: the switch made deterministic, for
-    /// tests and measurements.
+    /// A block big enough by count on Block-STM from its first
+    /// transaction, whatever its transactions cost; a smaller one as
+    /// [`Probe`](Self::Probe). What Block-STM alone costs and gains:
+    /// benchmarks compare it.
+    ProbeSmall,
+    /// A block big enough by count on Block-STM from its first
+    /// transaction; a smaller one on the sequential executor, whatever its
+    /// transactions cost.
+    ByCount,
+    /// The first `k` transactions of every block on the sequential
+    /// executor, the rest on Block-STM, whatever they cost: the switch made
+    /// deterministic, for tests and measurements.
     ParallelAfter(usize),
 }
 
@@ -66,15 +91,16 @@ pub(super) const FIRST_PROBE: usize = 4;
 /// Each check comes after this many times the transactions of the last.
 pub(super) const PROBE_GROWTH: usize = 4;
 
-/// The cost per transaction, in nanoseconds, of the last small block from
-/// which the next one is probed: well below any cost that switches (at
+/// The cost per transaction, in nanoseconds, of the last block from which
+/// the next block too small for two workers by count is probed: well below any cost that switches (at
 /// least 3.5 µs on 2 threads), well above node transfers (about 0.5 µs),
 /// and enough that a block of 20 costs 20 µs, on which a probe's 100-odd
 /// nanoseconds are lost in the noise.
 pub(super) const PROBE_WORTHY_NS_PER_TXN: u64 = 1_000;
 
-/// After how many transactions the next small block is first checked,
-/// after one with statistics `last`: 0 (not at all) after one whose
+/// After how many transactions the next block too small for two workers
+/// by count is first checked, after a block that started sequentially with
+/// statistics `last`: 0 (not at all) after one whose
 /// transactions cost under [`PROBE_WORTHY_NS_PER_TXN`] each, 1 after one
 /// that went on in parallel (its transactions proved expensive: every one
 /// run sequentially is parallelism lost, and a check there costs little
