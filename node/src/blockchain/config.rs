@@ -2,6 +2,43 @@
 
 use std::path::PathBuf;
 
+use parex_engine::StartPolicy;
+use serde::Deserialize;
+
+/// How the parallel path starts a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParallelStart {
+    /// On the sequential executor, timed; the rest on Block-STM once the
+    /// block's transactions prove expensive enough to gain from it. On the
+    /// 2-core development machines node transfers never do.
+    #[default]
+    Probe,
+    /// On Block-STM from the first transaction, when the block is big
+    /// enough for two workers (`min_txs_per_worker` each), whatever its
+    /// transactions cost: what the devnet shows.
+    BlockStm,
+}
+
+impl std::fmt::Display for ParallelStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ParallelStart::Probe => "probe",
+            ParallelStart::BlockStm => "block-stm",
+        })
+    }
+}
+
+impl ParallelStart {
+    /// The engine's policy.
+    pub fn policy(self) -> StartPolicy {
+        match self {
+            ParallelStart::Probe => StartPolicy::Probe,
+            ParallelStart::BlockStm => StartPolicy::ProbeSmall,
+        }
+    }
+}
+
 /// Execution settings of a [`Blockchain`](super::Blockchain).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionConfig {
@@ -11,14 +48,19 @@ pub struct ExecutionConfig {
     pub min_txs_for_parallel: usize,
     /// Worker threads of the parallel executor.
     pub execution_threads: usize,
-    /// Transactions each parallel worker needs: a block on the parallel path
-    /// gets `min(threads, txs / min_txs_per_worker)` workers, and one too
-    /// small for two starts sequentially inside the engine (waking a worker
-    /// costs more than a few microsecond transactions), going on in
-    /// parallel only if its transactions prove expensive. 0 runs Block-STM on
-    /// every block of the parallel path. `parex calibrate` measures both
-    /// thresholds on this machine.
+    /// Transactions each parallel worker needs: under
+    /// [`ParallelStart::BlockStm`] a block on the parallel path gets
+    /// `min(threads, txs / min_txs_per_worker)` workers, and one too small
+    /// for two starts sequentially inside the engine (waking a worker costs
+    /// more than a few microsecond transactions), going on in parallel only
+    /// if its transactions prove expensive; under [`ParallelStart::Probe`]
+    /// every block does, and only one too small for two is left unchecked
+    /// after a block of cheap transactions. 0 runs Block-STM on every
+    /// block of the parallel path from its first transaction. `parex
+    /// calibrate` measures both thresholds on this machine.
     pub min_txs_per_worker: usize,
+    /// How the parallel path starts a block.
+    pub parallel_start: ParallelStart,
     /// Choose each block's path by measuring: a block of at least
     /// `min_txs_for_parallel` transactions runs on whichever path has been
     /// faster for blocks of its size, both being tried first and the slower
@@ -38,6 +80,7 @@ impl Default for ExecutionConfig {
             min_txs_for_parallel: 20,
             execution_threads: default_threads(),
             min_txs_per_worker: parex_engine::DEFAULT_MIN_TXNS_PER_WORKER,
+            parallel_start: ParallelStart::default(),
             adaptive_execution: false,
             shadow_execution: false,
             reproducer_dir: PathBuf::from("."),

@@ -7,16 +7,19 @@ use parex_engine::{
     VmBlockOutput,
 };
 
+use super::ExecutionConfig;
 use crate::state::{StateKey, StateValue};
 use crate::vm::{ChainTxn, ChainVm};
 
 /// The executor of the parallel path.
 type ParallelImpl = ParallelExecutor;
 
-/// The parallel executor, sized as configured (see
-/// [`ExecutionConfig::min_txs_per_worker`](super::ExecutionConfig)).
-fn new_parallel(threads: usize, min_txs_per_worker: usize) -> Result<ParallelImpl, EngineError> {
-    Ok(ParallelExecutor::new(threads)?.with_min_txns_per_worker(min_txs_per_worker))
+/// The parallel executor, sized and started as configured (see
+/// [`ExecutionConfig`]).
+fn new_parallel(config: &ExecutionConfig) -> Result<ParallelImpl, EngineError> {
+    Ok(ParallelExecutor::new(config.execution_threads)?
+        .with_min_txns_per_worker(config.min_txs_per_worker)
+        .with_start(config.parallel_start.policy()))
 }
 
 /// Which executor ran a block.
@@ -53,12 +56,11 @@ impl fmt::Debug for Executors {
 }
 
 impl Executors {
-    /// Builds the executors; the parallel one with `threads` workers, each
-    /// needing `min_txs_per_worker` transactions.
-    pub fn new(threads: usize, min_txs_per_worker: usize) -> Result<Self, EngineError> {
+    /// Builds the executors; the parallel one as `config` says.
+    pub fn new(config: &ExecutionConfig) -> Result<Self, EngineError> {
         Ok(Self {
             sequential: SequentialExecutor::new(),
-            parallel: new_parallel(threads, min_txs_per_worker)?,
+            parallel: new_parallel(config)?,
         })
     }
 

@@ -23,7 +23,7 @@ impl<S: Storage> Blockchain<S> {
         if storage.tip()?.is_some() {
             return Err(BlockchainError::AlreadyInitialized);
         }
-        let executors = Executors::new(config.execution_threads, config.min_txs_per_worker)?;
+        let executors = Executors::new(&config)?;
         let block = Block {
             header: genesis.header(),
             txs: Vec::new(),

@@ -20,7 +20,7 @@ use parex_engine::{TxnOutcome, VmBlockOutput};
 
 pub use apply::{ApplicableChainState, MergeSummary};
 pub use commitment::next_commitment;
-pub use config::{default_threads, ExecutionConfig};
+pub use config::{default_threads, ExecutionConfig, ParallelStart};
 pub use error::BlockchainError;
 pub use executors::ExecutionPath;
 pub use path_choice::PathChoice;
@@ -62,7 +62,7 @@ impl<S: Storage> Blockchain<S> {
         let tip = storage.tip()?.ok_or(BlockchainError::NoGenesis)?;
         genesis::check_stored(&storage)?;
         Ok(Self {
-            executors: Executors::new(config.execution_threads, config.min_txs_per_worker)?,
+            executors: Executors::new(&config)?,
             storage: Arc::new(RwLock::new(storage)),
             config,
             path_choice: PathChoice::default(),

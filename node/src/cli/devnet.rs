@@ -144,14 +144,23 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
     let engine = &totals.engine;
     println!(
         "engine:      {} executions ({} re-executions), {} validations, {} aborts, \
-         {} dependency waits, {} blocks finished sequentially, up to {} workers",
+         {} dependency waits, up to {} workers",
         engine.executions,
         engine.reexecutions,
         engine.validations,
         engine.validation_failures,
         engine.dependency_waits,
-        engine.fallbacks,
         engine.max_workers
+    );
+    println!(
+        "block-stm:   {} of the parallel path's blocks ({} after a sequential start, {} \
+         finished sequentially under contention); {} stayed sequential \
+         (--parallel-start {})",
+        totals.parallel.saturating_sub(engine.stayed_sequential),
+        engine.switched,
+        engine.fallbacks,
+        engine.stayed_sequential,
+        chain.config().parallel_start
     );
     println!("commitment:  {}", chain.tip().commitment);
     let mut failed = Vec::new();
@@ -205,8 +214,14 @@ struct EngineTotals {
     validations: u64,
     validation_failures: u64,
     dependency_waits: u64,
-    /// Blocks the parallel path finished (or ran) sequentially.
+    /// Blocks that went on in parallel after a sequential start.
+    switched: u64,
+    /// Blocks that Block-STM halted under contention and finished
+    /// sequentially.
     fallbacks: u64,
+    /// Blocks of the parallel path that ran on the sequential executor
+    /// throughout.
+    stayed_sequential: u64,
     max_workers: usize,
 }
 
@@ -217,7 +232,12 @@ impl EngineTotals {
         self.validations += stats.validations;
         self.validation_failures += stats.validation_failures;
         self.dependency_waits += stats.dependency_waits;
-        self.fallbacks += u64::from(stats.sequential_fallback_from.is_some());
+        self.switched += u64::from(stats.parallel_from.is_some());
+        match stats.sequential_fallback_from {
+            Some(0) => self.stayed_sequential += 1,
+            Some(_) => self.fallbacks += 1,
+            None => {}
+        }
         self.max_workers = self.max_workers.max(stats.workers);
     }
 }

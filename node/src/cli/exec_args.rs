@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::blockchain::ExecutionConfig;
+use crate::blockchain::{ExecutionConfig, ParallelStart};
 use crate::config::{ConfigError, ConfigLayer};
 
 /// Execution settings; each flag also reads a `PAREX_*` variable.
@@ -26,6 +26,9 @@ pub struct ExecArgs {
     /// parallel-path block [default: 32].
     #[arg(long, env = "PAREX_MIN_TXS_PER_WORKER", value_name = "N")]
     pub min_txs_per_worker: Option<usize>,
+    /// How the parallel path starts a block [default: probe].
+    #[arg(long, env = "PAREX_PARALLEL_START", value_enum, value_name = "START")]
+    pub parallel_start: Option<ParallelStart>,
     /// Run each block of at least --min-txs-for-parallel transactions on
     /// the path measured faster for blocks of its size.
     #[arg(long, env = "PAREX_ADAPTIVE_EXECUTION", value_name = "BOOL")]
@@ -48,6 +51,7 @@ impl ExecArgs {
             min_txs_for_parallel: self.min_txs_for_parallel,
             execution_threads: self.execution_threads,
             min_txs_per_worker: self.min_txs_per_worker,
+            parallel_start: self.parallel_start,
             adaptive_execution: self.adaptive_execution,
             shadow_execution: self.shadow_execution,
         };

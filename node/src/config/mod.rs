@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::blockchain::{default_threads, ExecutionConfig};
+use crate::blockchain::{default_threads, ExecutionConfig, ParallelStart};
 
 /// One source of settings; `None` leaves the setting to a lower source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -23,6 +23,8 @@ pub struct ConfigLayer {
     pub execution_threads: Option<usize>,
     /// See [`ExecutionConfig::min_txs_per_worker`].
     pub min_txs_per_worker: Option<usize>,
+    /// See [`ExecutionConfig::parallel_start`].
+    pub parallel_start: Option<ParallelStart>,
     /// See [`ExecutionConfig::adaptive_execution`].
     pub adaptive_execution: Option<bool>,
     /// See [`ExecutionConfig::shadow_execution`].
@@ -91,6 +93,7 @@ impl ConfigLayer {
             min_txs_for_parallel: self.min_txs_for_parallel.or(lower.min_txs_for_parallel),
             execution_threads: self.execution_threads.or(lower.execution_threads),
             min_txs_per_worker: self.min_txs_per_worker.or(lower.min_txs_per_worker),
+            parallel_start: self.parallel_start.or(lower.parallel_start),
             adaptive_execution: self.adaptive_execution.or(lower.adaptive_execution),
             shadow_execution: self.shadow_execution.or(lower.shadow_execution),
         }
@@ -117,6 +120,7 @@ impl ConfigLayer {
             min_txs_per_worker: self
                 .min_txs_per_worker
                 .unwrap_or(defaults.min_txs_per_worker),
+            parallel_start: self.parallel_start.unwrap_or(defaults.parallel_start),
             adaptive_execution: self
                 .adaptive_execution
                 .unwrap_or(defaults.adaptive_execution),
@@ -133,7 +137,8 @@ mod tests {
     #[test]
     fn flags_beat_file_beats_defaults() {
         let file = ConfigLayer::from_toml(
-            "min_txs_for_parallel = 50\nshadow_execution = true\nadaptive_execution = true",
+            "min_txs_for_parallel = 50\nshadow_execution = true\nadaptive_execution = true\n\
+             parallel_start = \"block-stm\"",
         )
         .unwrap();
         let flags = ConfigLayer {
@@ -145,8 +150,10 @@ mod tests {
         assert!(config.shadow_execution);
         assert!(config.adaptive_execution);
         assert!(config.parallel_execution_enabled);
+        assert_eq!(config.parallel_start, ParallelStart::BlockStm);
         let defaults = ConfigLayer::default().resolve(PathBuf::from("x")).unwrap();
         assert!(!defaults.adaptive_execution);
+        assert_eq!(defaults.parallel_start, ParallelStart::Probe);
     }
 
     #[test]
@@ -157,6 +164,10 @@ mod tests {
         ));
         assert!(matches!(
             ConfigLayer::from_toml("paralel_execution_enabled = true"),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            ConfigLayer::from_toml("parallel_start = \"always\""),
             Err(ConfigError::Parse { .. })
         ));
         let zero = ConfigLayer {

@@ -1,6 +1,8 @@
 //! Replaying a stored chain from genesis to check every commitment.
 
-use crate::blockchain::{stored_genesis, Blockchain, BlockchainError, ExecutionConfig};
+use crate::blockchain::{
+    stored_genesis, Blockchain, BlockchainError, ExecutionConfig, ParallelStart,
+};
 use crate::chain::Block;
 use crate::codec::Decode;
 use crate::crypto::Hash;
@@ -31,7 +33,7 @@ pub struct ReplayReport {
 }
 
 /// Replays every stored block into two fresh in-memory chains, one
-/// sequential and one parallel (every block on the parallel path), and
+/// sequential and one parallel (every block on Block-STM), and
 /// compares each block's commitment with the stored one.
 pub fn replay_chain<S: Storage>(
     storage: &S,
@@ -44,10 +46,15 @@ pub fn replay_chain<S: Storage>(
         execution_threads: 1,
         ..ExecutionConfig::default()
     };
+    // Block-STM on every block from its first transaction: a replay that
+    // let the engine keep cheap blocks sequential would check one path
+    // twice.
     let parallel_config = ExecutionConfig {
         parallel_execution_enabled: true,
         min_txs_for_parallel: 0,
         execution_threads: threads,
+        min_txs_per_worker: 0,
+        parallel_start: ParallelStart::BlockStm,
         ..ExecutionConfig::default()
     };
     let mut chains = [
