@@ -112,6 +112,44 @@ fn devnet_prints_a_summary_and_balance_reads_it() {
 }
 
 #[test]
+fn the_devnet_says_how_its_blocks_ran_under_each_parallel_start() {
+    let args = [
+        "--blocks",
+        "2",
+        "--txs-per-block",
+        "100",
+        "--accounts",
+        "50",
+        "--execution-threads",
+        "2",
+        "--parallel-start",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let run = devnet(dir.path(), &[&args[..], &["block-stm"]].concat());
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out = stdout(&run);
+    assert!(
+        out.contains("block-stm:   2 of the parallel path's blocks")
+            && out.contains("0 stayed sequential (--parallel-start block-stm)"),
+        "{out}"
+    );
+    // Under probe, node transfers usually stay sequential; either way the
+    // summary names the policy and accounts for both blocks.
+    let dir = tempfile::tempdir().unwrap();
+    let run = devnet(dir.path(), &[&args[..], &["probe"]].concat());
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out = stdout(&run);
+    assert!(out.contains("(--parallel-start probe)"), "{out}");
+    let bad = devnet(dir.path(), &["--parallel-start", "always"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("--parallel-start"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn bad_input_fails_clearly_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let dir_path = path(dir.path());
