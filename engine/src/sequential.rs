@@ -94,6 +94,11 @@ pub(crate) struct SequentialRun<K, V, O> {
     /// block's rest, run on Block-STM), in block order, each location
     /// once; they replace what `written` holds of the same locations.
     pub(crate) later_values: Vec<(K, V)>,
+    /// The transaction being executed's writes, and their values once
+    /// resolved: kept from transaction to transaction and from one
+    /// stretch of the run to the next.
+    writes: WriteSet<K, V>,
+    applied: Vec<(K, V)>,
 }
 
 impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
@@ -113,11 +118,16 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
             },
             outcomes,
             later_values: Vec::new(),
+            writes: WriteSet::default(),
+            applied: Vec::new(),
         }
     }
 
     /// Executes `txns`, whose first has index `first_idx` in the block, on
     /// `base` (the state before `txns[0]`) plus what this run already wrote.
+    /// A run may be executed in stretches, one call each: the
+    /// sequential executor runs a block in one, the parallel executor's
+    /// sequential start in several, checking the time between them.
     pub(crate) fn execute<VM, S>(
         &mut self,
         vm: &VM,
@@ -129,28 +139,7 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
         VM: Vm<Key = K, Value = V, Output = O>,
         S: BaseStorage<K, V> + ?Sized,
     {
-        self.execute_while(vm, txns, first_idx, base, |_| true)
-            .map(|_| ())
-    }
-
-    /// [`execute`](Self::execute), asking `go_on` after each transaction
-    /// how many of `txns` have run, and stopping when it says no; returns
-    /// how many ran. One call for the whole run: its buffers are allocated
-    /// once.
-    pub(crate) fn execute_while<VM, S>(
-        &mut self,
-        vm: &VM,
-        txns: &[VM::Txn],
-        first_idx: TxnIndex,
-        base: &S,
-        mut go_on: impl FnMut(usize) -> bool,
-    ) -> Result<usize, BlockError>
-    where
-        VM: Vm<Key = K, Value = V, Output = O>,
-        S: BaseStorage<K, V> + ?Sized,
-    {
-        let mut writes = WriteSet::default();
-        let mut applied = Vec::new();
+        let (writes, applied) = (&mut self.writes, &mut self.applied);
         for (offset, txn) in txns.iter().enumerate() {
             let txn_idx = first_idx + offset;
             writes.clear();
@@ -158,7 +147,7 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
                 txn_idx,
                 written: &self.written,
                 base,
-                writes: &mut writes,
+                writes,
                 storage_error: None,
             };
             let result = execute_catching_panics(vm, txn, &mut view, txn_idx);
@@ -167,7 +156,7 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
             }
             let output = result?;
             let outcome = if writes.overflowed()
-                || !resolve_writes(&writes, &self.written, base, txn_idx, &mut applied)?
+                || !resolve_writes(writes, &self.written, base, txn_idx, applied)?
             {
                 TxnOutcome::DeltaOverflow
             } else {
@@ -180,11 +169,8 @@ impl<K: crate::Key, V: Value, O> SequentialRun<K, V, O> {
             };
             applied.clear();
             self.outcomes.push(outcome);
-            if !go_on(offset + 1) {
-                return Ok(offset + 1);
-            }
         }
-        Ok(txns.len())
+        Ok(())
     }
 }
 

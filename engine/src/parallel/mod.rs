@@ -15,7 +15,8 @@ pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
 pub use start::StartPolicy;
 use start::{
-    first_check, rest_workers, worth_parallel, OffsetVm, Overlay, FIRST_PROBE, PROBE_GROWTH,
+    first_check, rest_workers, worth_parallel, OffsetVm, Overlay, COLD_START_MARGIN,
+    COLD_STRETCH_END, FIRST_PROBE, PROBE_GROWTH,
 };
 
 use crate::executor::{Executor, VmBlockOutput};
@@ -181,9 +182,9 @@ enum Start {
     /// transactions, its transactions priced by the time since the block
     /// started (see [`StartPolicy::Probe`]).
     Probed(usize),
-    /// On the sequential executor, checked from [`FIRST_PROBE`]
-    /// transactions on, its transactions priced by the time since the
-    /// last check: a block big enough by count.
+    /// On the sequential executor, its transactions priced over each
+    /// stretch between checks (from the first transaction's end to the
+    /// 4th, to the 16th, …): a block big enough by count.
     ProbedSinceCheck,
     /// This many transactions on the sequential executor, the rest on
     /// Block-STM.
@@ -311,49 +312,55 @@ impl ParallelExecutor {
         // After how many transactions to ask whether to go on in parallel.
         let (mut check, probed, since_check) = match start {
             Start::Probed(first) => (first, true, false),
-            Start::ProbedSinceCheck => (FIRST_PROBE, true, true),
+            Start::ProbedSinceCheck => (1, true, true),
             Start::ParallelAfter(first) => (first, false, false),
-            // The sequential executor's own loop, not a copy of it.
-            Start::Sequential | Start::BlockStm(_) => {
-                run.execute(vm, txns, 0, storage)?;
-                return sequential();
-            }
+            Start::Sequential | Start::BlockStm(_) => (block_size, false, false),
         };
+        // The stretches between checks run on the sequential executor's
+        // own loop, not on a copy of it: two copies of one loop, placed
+        // differently by the compiler, ran node and synthetic blocks 5-10%
+        // apart, depending on the build.
+        let mut done = 0;
         // The transactions done and the time elapsed at the last check,
         // when the price is taken since then.
         let mut last_check: Option<(usize, Duration)> = None;
-        let done = if check == 0 {
-            0
-        } else {
-            run.execute_while(vm, txns, 0, storage, |done| {
-                if done < check {
-                    return true;
-                }
-                if !probed {
-                    return false;
-                }
-                let rest = block_size - done;
-                let workers = rest_workers(self.threads, rest);
-                if workers < 2 {
-                    // Too little left for a helper: no more checks.
-                    check = usize::MAX;
-                    return true;
-                }
-                let elapsed = started.elapsed();
-                let (priced, since) = match last_check {
-                    Some((checked, at)) => (done - checked, elapsed.saturating_sub(at)),
-                    None => (done, elapsed),
-                };
-                if since_check {
+        loop {
+            let end = check.min(block_size);
+            run.execute(vm, &txns[done..end], done, storage)?;
+            done = end;
+            if done == block_size || !probed {
+                break;
+            }
+            let rest = block_size - done;
+            let workers = rest_workers(self.threads, rest);
+            if workers < 2 {
+                // Too little left for a helper: no more checks.
+                check = block_size;
+                continue;
+            }
+            let elapsed = started.elapsed();
+            check = done.saturating_mul(PROBE_GROWTH);
+            let (from, since) = match (since_check, last_check) {
+                (false, _) => (0, elapsed),
+                // The first check only marks the time.
+                (true, None) => {
                     last_check = Some((done, elapsed));
+                    continue;
                 }
-                check = done.saturating_mul(PROBE_GROWTH);
-                // A first check since which nothing is priced yet only
-                // marks the time.
-                let priced_now = !since_check || priced < done;
-                !(priced_now && worth_parallel(since, priced, rest, workers))
-            })?
-        };
+                (true, Some((checked, at))) => {
+                    last_check = Some((done, elapsed));
+                    (checked, elapsed.saturating_sub(at))
+                }
+            };
+            let margin = if since_check && from < COLD_STRETCH_END {
+                COLD_START_MARGIN
+            } else {
+                1
+            };
+            if worth_parallel(since, done - from, rest, workers, margin) {
+                break;
+            }
+        }
         if done == block_size {
             return sequential();
         }

@@ -141,6 +141,18 @@ const PARALLEL_EFFICIENCY_PCT: u128 = 95;
 /// slower is what this path exists to avoid.
 const REQUIRED_GAIN_PCT: u128 = 80;
 
+/// How many times the cost that switches a stretch of a block's first
+/// transactions must show, when a large block is priced stretch by
+/// stretch: the first transactions run on cold caches. Node transfers of
+/// 0.6 µs took 1.5–2.9 µs each from the 2nd to the 4th transaction of a
+/// 10,000-transaction block, and 1.1–1.4 µs to the 16th, against a
+/// threshold near 2 µs; 20 µs transactions pass four times over.
+pub(super) const COLD_START_MARGIN: u128 = 4;
+
+/// The stretches that start before this transaction are priced with
+/// [`COLD_START_MARGIN`].
+pub(super) const COLD_STRETCH_END: usize = FIRST_PROBE * PROBE_GROWTH;
+
 /// The workers the rest of `rest` transactions gets, of `threads`.
 pub(super) fn rest_workers(threads: usize, rest: usize) -> usize {
     threads.min(rest.div_ceil(MIN_TXNS_PER_PROBED_WORKER))
@@ -148,19 +160,25 @@ pub(super) fn rest_workers(threads: usize, rest: usize) -> usize {
 
 /// Whether `rest` more transactions, priced at what `done` cost together
 /// (`elapsed`), would finish clearly sooner on Block-STM with `workers`
-/// workers than sequentially.
+/// workers than sequentially, even were they `margin` times cheaper.
 ///
-/// With `c = elapsed / done` per transaction, `w` workers at efficiency
-/// `e` and required gain `g`, Block-STM is predicted to take
+/// With `c = elapsed / (done * margin)` per transaction, `w` workers at
+/// efficiency `e` and required gain `g`, Block-STM is predicted to take
 /// `FIXED + (c + OVERHEAD) * rest / (w * e)` against `c * rest`
 /// sequentially; it wins when that is at most `g` times as long. The
 /// inequality is computed multiplied out, in integers: a probe costs a
 /// clock read and a few multiplications, which a block of 20 cheap
 /// transactions (2 µs) notices at a float division or two.
-pub(super) fn worth_parallel(elapsed: Duration, done: usize, rest: usize, workers: usize) -> bool {
+pub(super) fn worth_parallel(
+    elapsed: Duration,
+    done: usize,
+    rest: usize,
+    workers: usize,
+    margin: u128,
+) -> bool {
     let (elapsed, done, rest, workers) = (
         elapsed.as_nanos(),
-        done as u128,
+        margin * done as u128,
         rest as u128,
         workers as u128,
     );
@@ -280,21 +298,27 @@ mod tests {
     #[test]
     fn only_expensive_transactions_are_worth_the_switch() {
         // 4 transactions of 20 µs, 46 to go: Block-STM wins by far.
-        assert!(worth_parallel(80 * MICROS, 4, 46, 2));
+        assert!(worth_parallel(80 * MICROS, 4, 46, 2, 1));
         // Node transfers of about a microsecond never are.
-        assert!(!worth_parallel(4 * MICROS, 4, 59, 2));
-        assert!(!worth_parallel(16 * MICROS, 16, 47, 2));
+        assert!(!worth_parallel(4 * MICROS, 4, 59, 2, 1));
+        assert!(!worth_parallel(16 * MICROS, 16, 47, 2, 1));
         // Too few left for two workers, however expensive.
-        assert!(!worth_parallel(400 * MICROS, 4, 2, rest_workers(2, 2)));
+        assert!(!worth_parallel(400 * MICROS, 4, 2, rest_workers(2, 2), 1));
         // Enough to cover the start only when expensive enough.
-        assert!(!worth_parallel(40 * MICROS, 4, 5, 2));
-        assert!(worth_parallel(160 * MICROS, 4, 5, 2));
+        assert!(!worth_parallel(40 * MICROS, 4, 5, 2, 1));
+        assert!(worth_parallel(160 * MICROS, 4, 5, 2, 1));
         // One worker, or nothing measured, never switches.
-        assert!(!worth_parallel(80 * MICROS, 4, 46, 1));
-        assert!(!worth_parallel(80 * MICROS, 0, 46, 2));
+        assert!(!worth_parallel(80 * MICROS, 4, 46, 1, 1));
+        assert!(!worth_parallel(80 * MICROS, 0, 46, 2, 1));
         // More workers lower the cost that pays.
-        assert!(!worth_parallel(8 * MICROS, 4, 59, 2));
-        assert!(worth_parallel(8 * MICROS, 4, 59, 8));
+        assert!(!worth_parallel(8 * MICROS, 4, 59, 2, 1));
+        assert!(worth_parallel(8 * MICROS, 4, 59, 8, 1));
+        // A cold start: the 2nd to 4th node transfers of a large block
+        // can cost 9 µs together; only the margin keeps them sequential,
+        // while three of 20 µs still switch.
+        assert!(worth_parallel(9 * MICROS, 3, 9_998, 2, 1));
+        assert!(!worth_parallel(9 * MICROS, 3, 9_998, 2, COLD_START_MARGIN));
+        assert!(worth_parallel(60 * MICROS, 3, 96, 2, COLD_START_MARGIN));
     }
 
     #[test]
