@@ -52,7 +52,7 @@ for r in rows:
         blocks.append((r["workload"], r["txs"]))
 trips = sorted(r["round_trip_ns"] for r in rows if r.get("round_trip_ns") is not None)
 trip = f"{trips[0]:.0f}–{trips[-1]:.0f} ns" if trips else "not measured"
-print(f"{cores} cores ({machine}); speedup = sequential median / parallel median, "
+print(f"{cores} cores ({machine}); speedup = sequential median / Block-STM median, "
       "side by side in one run; outputs equal in every row: "
       + ("yes" if all(r["outputs_equal"] for r in rows) else "NO")
       + f"; cross-core round trip {trip}")

@@ -140,11 +140,16 @@ where
     // reuse their tables from block to block, as in a node.
     let sequential = SequentialExecutor::new();
     let reference = sequential.execute(vm, txns, storage)?;
+    // Each parallel executor's first block allocates its buffers, as the
+    // reference run did the sequential executor's: untimed, but checked.
+    let mut outputs_equal = true;
+    for executor in [&contenders.block_stm, &contenders.auto] {
+        outputs_equal &= executor.execute(vm, txns, storage)?.effect() == reference.effect();
+    }
     let mut seq_times = Vec::with_capacity(runs);
     let mut par_times = Vec::with_capacity(runs);
     let mut auto_times = Vec::with_capacity(runs);
     let (mut reexecutions, mut validation_failures, mut dependency_waits) = (0u64, 0u64, 0u64);
-    let mut outputs_equal = true;
     for run in 0..runs {
         // Each executor in turn follows each of the others: the one after
         // Block-STM finds caches full of its memory, not of the state.
