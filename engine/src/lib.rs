@@ -6,7 +6,10 @@
 //! block to an executor. [`ParallelExecutor`] runs it speculatively on a pool
 //! of worker threads over a multi-version memory, validating every read and
 //! re-executing on conflict; [`SequentialExecutor`] runs it one transaction
-//! after another. Both return the same [`BlockOutput`]: each transaction's
+//! after another. By default the parallel executor starts every block
+//! sequentially and hands the rest to Block-STM only once its transactions
+//! prove expensive enough to gain from it ([`StartPolicy`]); on a few
+//! cores, cheap transactions run faster one after another. Both return the same [`BlockOutput`]: each transaction's
 //! [`TxnOutcome`] in block order, and the final value of every location the
 //! block wrote, in the order of the transactions that last wrote them.
 //!

@@ -196,7 +196,7 @@ impl ParallelExecutor {
     /// after the last block.
     fn start_for(&self, txns: usize) -> Start {
         let by_count = self.workers_for(txns);
-        let first_check = || self.next_first_check.load(Ordering::Relaxed);
+        let gate = || self.next_first_check.load(Ordering::Relaxed);
         match (self.start, by_count) {
             (StartPolicy::ParallelAfter(first), _) => Start::ParallelAfter(first),
             (_, Some(workers)) if self.min_txns_per_worker == 0 => Start::BlockStm(workers),
@@ -207,7 +207,7 @@ impl ParallelExecutor {
             _ if self.threads < 2 => Start::Sequential,
             // Checks cost a block this size little, whatever came before.
             (_, Some(_)) => Start::ProbedSinceCheck,
-            (_, None) => match first_check() {
+            (_, None) => match gate() {
                 0 => Start::Sequential,
                 first => Start::Probed(first),
             },

@@ -12,14 +12,23 @@
 //! cost.
 //!
 //! So a block starts on the sequential executor and is timed
-//! ([`StartPolicy::Probe`], the default). At [`FIRST_PROBE`] transactions,
-//! and at every [`PROBE_GROWTH`] times as many, the time per transaction so
-//! far predicts both ways of running the rest ([`worth_parallel`]); once
-//! Block-STM's prediction wins clearly, the rest runs on it, over the state
-//! the sequential start left ([`Overlay`]), with the VM seeing block
-//! indices ([`OffsetVm`]). What the sequential start executed is kept:
-//! nothing runs twice. A block of 10,000 transactions is checked 7 times
-//! (4, 16, …, 4,096); one that stays sequential loses only those checks.
+//! ([`StartPolicy::Probe`], the default). At checks, [`PROBE_GROWTH`] times
+//! as many transactions apart, the time per transaction predicts both ways
+//! of running the rest ([`worth_parallel`]); once Block-STM's prediction
+//! wins clearly, the rest runs on it, over the state the sequential start
+//! left ([`Overlay`]), with the VM seeing block indices ([`OffsetVm`]).
+//! What the sequential start executed is kept: nothing runs twice. The
+//! start runs in stretches between checks, each a call of the sequential
+//! executor's own loop. A block of 10,000 transactions is checked 7 times
+//! (after 1, 4, 16, …, 4,096); one that stays sequential loses only those
+//! clock reads.
+//!
+//! A block big enough for two workers by count is priced stretch by
+//! stretch, from the end of its first transaction on (the first is a node
+//! block's reward, and comes after the block's set-up), and a stretch
+//! that starts before the 16th transaction must show
+//! [`COLD_START_MARGIN`] times the cost that switches: a block's first
+//! transactions run on cold caches, several times slower than the rest.
 //!
 //! A check is a clock read, and a clock read in the middle of a block
 //! costs far more than alone: the vDSO's `rdtscp` waits for every
@@ -36,12 +45,12 @@
 //!   they proved expensive, and each run sequentially is parallelism lost;
 //! - after any other, from [`FIRST_PROBE`] transactions on.
 //!
-//! A larger block is always checked (from its first transaction after one
-//! that went on in parallel, else from [`FIRST_PROBE`]): its checks cost
-//! it under a thousandth even when its transactions are cheap, and a
-//! block of expensive transactions after cheap ones must not lose its
-//! parallelism. A block that ran into an error leaves the choice as it
-//! was.
+//! A block too small for two workers is priced from its start, at
+//! [`FIRST_PROBE`] transactions and each [`PROBE_GROWTH`] times as many.
+//! A larger block is always checked: its checks cost it under a
+//! thousandth even when its transactions are cheap, and a block of
+//! expensive transactions after cheap ones must not lose its parallelism.
+//! A block that ran into an error leaves the choice as it was.
 
 use std::time::Duration;
 
@@ -83,9 +92,9 @@ pub enum StartPolicy {
     ParallelAfter(usize),
 }
 
-/// The first check of a probed block, in transactions: a node block's
-/// first transaction is its reward, cheaper than the rest, so one
-/// transaction alone would mislead.
+/// The first check of a block too small for two workers, in
+/// transactions: a node block's first transaction is its reward, cheaper
+/// than the rest, so one transaction alone would mislead.
 pub(super) const FIRST_PROBE: usize = 4;
 
 /// Each check comes after this many times the transactions of the last.
