@@ -179,6 +179,11 @@ pub fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
         }
         println!();
     }
+    println!(
+        "These thresholds decide under parallel_start = \"block-stm\". Under the default, \
+         \"probe\", the engine starts every block sequentially and goes on with Block-STM \
+         only once its transactions prove expensive, so min_txs_for_parallel matters less."
+    );
     Ok(())
 }
 
