@@ -9,7 +9,7 @@
 # (speedup by threads, and the machine it ran on) and
 # OUT_DIR/speedup_vs_threads.svg. PAREX_BIN runs a parex built elsewhere
 # (a machine without the toolchain); PAREX_SCALING_THREADS overrides the
-# thread counts, PAREX_SCALING_RUNS the runs per executor (11).
+# thread counts, PAREX_SCALING_RUNS the runs per executor (12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,7 @@ else
     cargo build --release -p parex-node --bin parex
     parex="$CARGO_TARGET_DIR/release/parex"
 fi
-runs="${PAREX_SCALING_RUNS:-11}"
+runs="${PAREX_SCALING_RUNS:-12}"
 cores="$(nproc)"
 mkdir -p "$out"
 rows="$out/rows.jsonl"

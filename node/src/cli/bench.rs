@@ -59,9 +59,10 @@ pub struct BenchArgs {
     /// Threads of the parallel executor [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Runs of each executor per row (alternating); blocks of 100
-    /// transactions or fewer run 20 times as often.
-    #[arg(long, default_value_t = 11)]
+    /// Runs of each executor per row, in every order of the three (a
+    /// multiple of 6 balances them); blocks of 100 transactions or fewer
+    /// run 20 times as often.
+    #[arg(long, default_value_t = 12)]
     pub runs: usize,
     /// One JSON object per row instead of a table.
     #[arg(long)]
@@ -75,7 +76,7 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Runs of each executor per block size.
-    #[arg(long, default_value_t = 11)]
+    #[arg(long, default_value_t = 12)]
     pub runs: usize,
 }
 
