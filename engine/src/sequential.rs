@@ -470,4 +470,47 @@ mod tests {
         run(20_000);
         assert!(kept_capacity(&executor) >= 20_000);
     }
+
+    /// The outcomes and final values of `txns` run on one run, in
+    /// stretches ending at `ends`, then `later` appended.
+    fn run_in_stretches(
+        txns: &[(u32, bool)],
+        ends: &[usize],
+        later: Vec<(u32, u64)>,
+    ) -> (usize, Vec<(u32, u64)>) {
+        let mut run = SequentialRun::<u32, u64, ()>::new(None, Vec::new(), txns.len());
+        let mut done = 0;
+        for &end in ends {
+            run.execute(&ChainVm, &txns[done..end], done, &EmptyStorage)
+                .unwrap();
+            done = end;
+        }
+        run.later_values = later;
+        let later = std::mem::take(&mut run.later_values);
+        (run.outcomes.len(), run.written.take_values_then(later))
+    }
+
+    #[test]
+    fn a_run_in_stretches_gives_what_one_call_gives() {
+        // A chain, so that every stretch reads what the one before wrote.
+        let txns: Vec<_> = (0..100).map(|i| (i, true)).collect();
+        let whole = run_in_stretches(&txns, &[100], Vec::new());
+        assert_eq!(whole.0, 100);
+        assert_eq!(whole.1.last(), Some(&(u32::MAX, 100)));
+        for ends in [&[1, 4, 16, 64, 100][..], &[0, 0, 37, 100], &[99, 100]] {
+            assert_eq!(run_in_stretches(&txns, ends, Vec::new()), whole);
+        }
+    }
+
+    #[test]
+    fn later_values_replace_the_runs_own_at_their_later_place() {
+        let txns: Vec<_> = (0..4).map(|i| (i, false)).collect();
+        // The run writes 0..4 (1 each) and the counter (4); a later part
+        // of the block rewrote key 2 and the counter, and wrote key 9.
+        let later = vec![(2, 7), (9, 1), (u32::MAX, 6)];
+        let (_, values) = run_in_stretches(&txns, &[4], later.clone());
+        assert_eq!(values, [&[(0, 1), (1, 1), (3, 1)][..], &later].concat());
+        // Nothing run before: the later values alone.
+        assert_eq!(run_in_stretches(&txns, &[0], later.clone()).1, later);
+    }
 }

@@ -464,9 +464,13 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
     // Cheap transactions stay on the sequential executor, big as the block
     // is (unless a preemption made a start look expensive: the first
     // block's cold start may).
+    let expected_cheap = SequentialExecutor::new()
+        .execute(&SpinVm, &cheap, &storage)
+        .unwrap();
     let sequential_runs = (0..5)
         .filter(|_| {
             let output = executor.execute(&SpinVm, &cheap, &storage).unwrap();
+            assert_eq!(output.effect(), expected_cheap.effect());
             let stats = output.stats;
             stats.parallel_from.is_none()
                 && stats.sequential_fallback_from == Some(0)
