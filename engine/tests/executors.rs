@@ -505,6 +505,26 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
 }
 
 #[test]
+fn a_large_block_started_sequentially_reports_block_indices_and_errors() {
+    // Every large block runs its start in stretches (1, 4, 16, …); each
+    // stretch must see and name the block's indices.
+    let mut txns: Vec<_> = (0..300u64)
+        .map(|i| Program(vec![Op::WriteIndex(i % 7), Op::Delta(1_000, 1)]))
+        .collect();
+    let storage = HashMap::<u64, u64>::new();
+    let executor = ParallelExecutor::new(2).unwrap();
+    assert_eq!(executor.workers_for(txns.len()), Some(2));
+    let sequential = effect(&SequentialExecutor::new(), &txns, &storage);
+    assert_eq!(effect(&executor, &txns, &storage), sequential);
+    txns[70] = Program(vec![Op::PanicIf { key: 5, modulus: 1 }]);
+    quiet_program_panics();
+    match executor.execute(&ProgramVm, &txns, &storage) {
+        Err(BlockError::TxnPanicked { txn_idx, .. }) => assert_eq!(txn_idx, 70),
+        other => panic!("expected transaction 70 to panic: {other:?}"),
+    }
+}
+
+#[test]
 fn executors_reuse_their_buffers_across_block_sizes_vm_types_and_errors() {
     // Kept buffers are reset for every block: shrinking, growing, a block of
     // another VM type in between (whose buffers cannot be reused), and a
