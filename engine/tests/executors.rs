@@ -462,12 +462,14 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
     assert_eq!(executor.workers_for(cheap.len()), Some(2));
     assert_eq!(executor.workers_for(expensive.len()), Some(2));
     // Cheap transactions stay on the sequential executor, big as the block
-    // is (unless a preemption made a start look expensive: the first
-    // block's cold start may).
+    // is. A preemption inside a stretch looks like expensive transactions
+    // and may switch a block (tests run side by side on a loaded
+    // machine), so at least half must stay sequential; with Block-STM
+    // from the first transaction none would.
     let expected_cheap = SequentialExecutor::new()
         .execute(&SpinVm, &cheap, &storage)
         .unwrap();
-    let sequential_runs = (0..5)
+    let sequential_runs = (0..8)
         .filter(|_| {
             let output = executor.execute(&SpinVm, &cheap, &storage).unwrap();
             assert_eq!(output.effect(), expected_cheap.effect());
@@ -479,7 +481,7 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
         .count();
     assert!(
         sequential_runs >= 4,
-        "{sequential_runs} of 5 ran sequentially"
+        "{sequential_runs} of 8 ran sequentially"
     );
     // After cheap ones, a large block is still checked: its transactions
     // are priced from the end of its first to its 4th (at four times the
