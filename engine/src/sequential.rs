@@ -485,8 +485,6 @@ mod tests {
                 .unwrap();
             done = end;
         }
-        run.later_values = later;
-        let later = std::mem::take(&mut run.later_values);
         (run.outcomes.len(), run.written.take_values_then(later))
     }
 

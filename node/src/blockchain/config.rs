@@ -20,12 +20,14 @@ pub enum ParallelStart {
     BlockStm,
 }
 
+/// The name the flag and the TOML file take.
 impl std::fmt::Display for ParallelStart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ParallelStart::Probe => "probe",
-            ParallelStart::BlockStm => "block-stm",
-        })
+        use clap::ValueEnum;
+        match self.to_possible_value() {
+            Some(value) => f.write_str(value.get_name()),
+            None => Ok(()),
+        }
     }
 }
 
