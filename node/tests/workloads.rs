@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use parex_node::audit::check_supply;
-use parex_node::blockchain::{ExecutionConfig, ExecutionPath};
+use parex_node::blockchain::{ExecutionConfig, ExecutionPath, ParallelStart};
 use parex_node::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload};
 
 const BLOCKS: u64 = 100;
@@ -39,6 +39,30 @@ fn same_chain_both_ways(workload: Workload) {
     let storage = parallel_chain.storage().read().unwrap();
     for book in check_supply(&*storage).unwrap() {
         assert!(book.holds(), "{workload}: {book:?}");
+    }
+}
+
+#[test]
+fn a_node_with_default_settings_commits_the_sequential_chain() {
+    // The parallel path as shipped: each block starts sequentially and
+    // goes on with Block-STM only if its transactions prove expensive.
+    let config = ExecutionConfig {
+        min_txs_for_parallel: 0,
+        execution_threads: 2,
+        ..ExecutionConfig::default()
+    };
+    assert_eq!(config.parallel_start, ParallelStart::Probe);
+    let mut accounts = DevAccounts::new(64, 5);
+    let mut sequential_chain = in_memory_chain(&accounts, sequential()).unwrap();
+    let mut default_chain = in_memory_chain(&accounts, config).unwrap();
+    for height in 1..=40u64 {
+        let txs = generate_block_txs(Workload::Mixed, &mut accounts, 100, height);
+        let block = sequential_chain.build_block(accounts.public_key(1), height, txs);
+        let a = sequential_chain.add_new_block(block.clone()).unwrap();
+        let b = default_chain.add_new_block(block).unwrap();
+        assert_eq!(b.path, ExecutionPath::Parallel);
+        assert_eq!(a.outcomes, b.outcomes, "block {height}");
+        assert_eq!(a.commitment, b.commitment, "block {height}");
     }
 }
 
