@@ -255,6 +255,24 @@ impl<K: crate::Key, V> Written<K, V> {
         self.entries[at].as_ref().map(|(_, value)| value)
     }
 
+    /// The value of `key` in the state this run leaves over `base`: what
+    /// the run wrote there, else `base`'s. What a sequential read sees, a
+    /// delta applies to, and a block's rest on Block-STM starts from.
+    #[inline]
+    pub(crate) fn get_over<S: BaseStorage<K, V> + ?Sized>(
+        &self,
+        key: &K,
+        base: &S,
+    ) -> Result<Option<V>, StorageError>
+    where
+        V: Clone,
+    {
+        match self.get(key) {
+            Some(value) => Ok(Some(value.clone())),
+            None => base.get(key),
+        }
+    }
+
     /// Records values in order, as if written by earlier transactions.
     pub(crate) fn extend(&mut self, values: impl IntoIterator<Item = (K, V)>) {
         for (key, value) in values {
@@ -350,12 +368,9 @@ fn resolve_writes<K: crate::Key, V: Value, S: BaseStorage<K, V> + ?Sized>(
         let value = match op {
             WriteOp::Value(value) => value.clone(),
             WriteOp::Delta(delta) => {
-                let before = match written.get(key) {
-                    Some(value) => Some(value.clone()),
-                    None => base
-                        .get(key)
-                        .map_err(|error| BlockError::Storage { txn_idx, error })?,
-                };
+                let before = written
+                    .get_over(key, base)
+                    .map_err(|error| BlockError::Storage { txn_idx, error })?;
                 match V::apply_delta(before.as_ref(), *delta) {
                     Some(after) => after,
                     None => return Ok(false),
@@ -414,12 +429,11 @@ impl<K: crate::Key, V: Value, S: BaseStorage<K, V> + ?Sized> TxnView<K, V>
 {
     fn read(&mut self, key: &K) -> Result<Option<V>, Suspend> {
         let (written, base, storage_error) = (self.written, self.base, &mut self.storage_error);
-        self.writes.read_through(key, |key| match written.get(key) {
-            Some(value) => Ok(Some(value.clone())),
-            None => base.get(key).map_err(|error| {
+        self.writes.read_through(key, |key| {
+            written.get_over(key, base).map_err(|error| {
                 *storage_error = Some(error);
                 Suspend::new()
-            }),
+            })
         })
     }
 

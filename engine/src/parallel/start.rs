@@ -216,10 +216,7 @@ where
     S: BaseStorage<K, V> + ?Sized,
 {
     fn get(&self, key: &K) -> Result<Option<V>, StorageError> {
-        match self.written.get(key) {
-            Some(value) => Ok(Some(value.clone())),
-            None => self.base.get(key),
-        }
+        self.written.get_over(key, self.base)
     }
 }
 
