@@ -31,6 +31,12 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Asserts that `run` was refused, saying `needle` on stderr.
+fn assert_refused(run: &Output, needle: &str) {
+    assert!(!run.status.success(), "accepted: {}", stdout(run));
+    assert!(stderr(run).contains(needle), "{}", stderr(run));
+}
+
 fn topoheight(dir: &Path) -> u64 {
     let status = parex(&["status", "--dir-path", path(dir)]);
     assert!(status.status.success(), "{}", stderr(&status));
@@ -139,29 +145,33 @@ fn the_devnet_says_how_its_blocks_ran_under_each_parallel_start() {
     let run = devnet(dir.path(), &[&args[..], &["probe"]].concat());
     assert!(run.status.success(), "{}", stderr(&run));
     let out = stdout(&run);
-    assert!(out.contains("(--parallel-start probe)"), "{out}");
-    let bad = devnet(dir.path(), &["--parallel-start", "always"]);
-    assert!(!bad.status.success());
-    assert!(
-        stderr(&bad).contains("--parallel-start"),
-        "{}",
-        stderr(&bad)
-    );
+    let line = out
+        .lines()
+        .find_map(|line| line.strip_prefix("block-stm:"))
+        .unwrap_or_else(|| panic!("no block-stm line in {out}"));
+    let on_block_stm: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
+    let stayed: u64 = line
+        .split("; ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no count of sequential blocks in {line}"));
+    assert_eq!(on_block_stm + stayed, 2, "{line}");
+    assert!(line.ends_with("(--parallel-start probe)"), "{line}");
 }
 
 #[test]
 fn bad_input_fails_clearly_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let dir_path = path(dir.path());
-    let bad_flag = devnet(dir.path(), &["--workload", "nope"]);
-    assert!(!bad_flag.status.success());
-    assert!(stderr(&bad_flag).contains("nope"));
-    let zero_threads = devnet(dir.path(), &["--execution-threads", "0"]);
-    assert!(!zero_threads.status.success());
-    assert!(
-        stderr(&zero_threads).contains("execution_threads"),
-        "{}",
-        stderr(&zero_threads)
+    assert_refused(&devnet(dir.path(), &["--workload", "nope"]), "nope");
+    assert_refused(
+        &devnet(dir.path(), &["--execution-threads", "0"]),
+        "execution_threads",
+    );
+    assert_refused(
+        &devnet(dir.path(), &["--parallel-start", "always"]),
+        "--parallel-start",
     );
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -171,25 +181,21 @@ fn bad_input_fails_clearly_and_changes_nothing() {
 
     let config = dir.path().join("parex.toml");
     std::fs::write(&config, "min_txs_for_parallel = \"many\"").unwrap();
-    let bad_config = devnet(dir.path(), &["--config", path(&config)]);
-    assert!(!bad_config.status.success());
-    assert!(
-        stderr(&bad_config).contains("invalid config file"),
-        "{}",
-        stderr(&bad_config)
+    assert_refused(
+        &devnet(dir.path(), &["--config", path(&config)]),
+        "invalid config file",
     );
 
-    let foreign = devnet(dir.path(), &["--blocks", "1"]);
-    assert!(!foreign.status.success());
-    assert!(
-        stderr(&foreign).contains("not a Parex node database"),
-        "{}",
-        stderr(&foreign)
+    assert_refused(
+        &devnet(dir.path(), &["--blocks", "1"]),
+        "not a Parex node database",
     );
 
-    let missing = parex(&["status", "--dir-path", path(&dir.path().join("absent"))]);
-    assert!(!missing.status.success());
-    assert!(stderr(&missing).contains("no node database"));
+    let absent = dir.path().join("absent");
+    assert_refused(
+        &parex(&["status", "--dir-path", path(&absent)]),
+        "no node database",
+    );
     let bad_account = parex(&["balance", "--dir-path", dir_path, "--account", "parex1zz"]);
     assert!(!bad_account.status.success());
 }
@@ -239,6 +245,7 @@ fn bench_prints_one_json_row_per_workload_with_equal_outputs() {
             "speedup",
             "auto_ms",
             "auto_speedup",
+            "auto_switched",
             "reexec_per_tx",
             "ideal_speedup",
         ] {
@@ -254,10 +261,9 @@ fn bench_prints_one_json_row_per_workload_with_equal_outputs() {
 
 #[test]
 fn bench_refuses_bad_flags() {
-    let output = parex(&["bench", "--workload", "nonsense"]);
-    assert!(!output.status.success());
-    assert!(stderr(&output).contains("nonsense"), "{}", stderr(&output));
-    let output = parex(&["bench", "--threads", "0", "--txs", "10"]);
-    assert!(!output.status.success());
-    assert!(stderr(&output).contains("--threads"), "{}", stderr(&output));
+    assert_refused(&parex(&["bench", "--workload", "nonsense"]), "nonsense");
+    assert_refused(
+        &parex(&["bench", "--threads", "0", "--txs", "10"]),
+        "--threads",
+    );
 }
