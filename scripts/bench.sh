@@ -15,13 +15,13 @@ parex="$CARGO_TARGET_DIR/release/parex"
 python3 - "$out/rows.jsonl" > "$out/table.md" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-print("| workload | txs | accounts | threads | seq ms | par ms | speedup | auto ms | auto | reexec/tx | ideal | equal | rt ns |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+print("| workload | txs | accounts | threads | seq ms | par ms | speedup | auto ms | auto | switched | reexec/tx | ideal | equal | rt ns |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
 for r in rows:
     rt = r.get("round_trip_ns")
     print(f'| {r["workload"]} | {r["txs"]} | {r["accounts"]} | {r["threads"]} | {r["seq_ms"]:.3f} '
           f'| {r["par_ms"]:.3f} | {r["speedup"]:.2f}x | {r["auto_ms"]:.3f} | {r["auto_speedup"]:.2f}x '
-          f'| {r["reexec_per_tx"]:.3f} '
+          f'| {r.get("auto_switched", 0) * 100:.0f}% | {r["reexec_per_tx"]:.3f} '
           f'| {r["ideal_speedup"]:.2f}x | {"yes" if r["outputs_equal"] else "NO"} '
           f'| {"-" if rt is None else f"{rt:.0f}"} |')
 PY

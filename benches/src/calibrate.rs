@@ -43,6 +43,7 @@ mod tests {
             speedup,
             auto_ms: 1.0,
             auto_speedup: 1.0,
+            auto_switched: 0.0,
             reexec_per_tx: 0.0,
             validation_failures: 0.0,
             dependency_waits: 0.0,

@@ -98,6 +98,10 @@ pub struct Row {
     pub auto_ms: f64,
     /// `seq_ms / auto_ms`.
     pub auto_speedup: f64,
+    /// The share of the shipped executor's runs that went on with
+    /// Block-STM (`ExecutionStats::parallel_from`): 0 for a block it kept
+    /// sequential every time.
+    pub auto_switched: f64,
     /// Executions beyond the first per transaction, averaged over
     /// Block-STM's runs (as are the next two).
     pub reexec_per_tx: f64,
@@ -166,6 +170,7 @@ where
     let mut par_times = Vec::with_capacity(runs);
     let mut auto_times = Vec::with_capacity(runs);
     let (mut reexecutions, mut validation_failures, mut dependency_waits) = (0u64, 0u64, 0u64);
+    let mut auto_switched = 0u64;
     for run in 0..runs {
         for &executor in &ORDERS[run % ORDERS.len()] {
             let started = Instant::now();
@@ -187,6 +192,7 @@ where
                     let output = contenders.auto.execute(vm, txns, storage)?;
                     auto_times.push(started.elapsed());
                     outputs_equal &= output.effect() == reference.effect();
+                    auto_switched += u64::from(output.stats.parallel_from.is_some());
                 }
             }
         }
@@ -210,6 +216,7 @@ where
         speedup: speedup(par_ms),
         auto_ms,
         auto_speedup: speedup(auto_ms),
+        auto_switched: per_run(auto_switched),
         reexec_per_tx: per_run(reexecutions) / txns.len().max(1) as f64,
         validation_failures: per_run(validation_failures),
         dependency_waits: per_run(dependency_waits),
@@ -233,7 +240,7 @@ fn median_ms(times: &mut [Duration]) -> f64 {
 /// The rows as an aligned text table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<9} {:>6} {:>8} {:>7} {:>10} {:>10} {:>8} {:>10} {:>7} {:>10} {:>9} {:>8} {:>6} {:>6}\n",
+        "{:<9} {:>6} {:>8} {:>7} {:>10} {:>10} {:>8} {:>10} {:>7} {:>8} {:>10} {:>9} {:>8} {:>6} {:>6}\n",
         "workload",
         "txs",
         "accounts",
@@ -243,6 +250,7 @@ pub fn table(rows: &[Row]) -> String {
         "speedup",
         "auto ms",
         "auto",
+        "switched",
         "reexec/tx",
         "val.fail",
         "ideal",
@@ -251,7 +259,7 @@ pub fn table(rows: &[Row]) -> String {
     );
     for row in rows {
         out.push_str(&format!(
-            "{:<9} {:>6} {:>8} {:>7} {:>10.3} {:>10.3} {:>7.2}x {:>10.3} {:>6.2}x {:>10.3} {:>9.1} {:>7.2}x {:>6} {:>6}\n",
+            "{:<9} {:>6} {:>8} {:>7} {:>10.3} {:>10.3} {:>7.2}x {:>10.3} {:>6.2}x {:>7.0}% {:>10.3} {:>9.1} {:>7.2}x {:>6} {:>6}\n",
             row.workload,
             row.txs,
             row.accounts,
@@ -261,6 +269,7 @@ pub fn table(rows: &[Row]) -> String {
             row.speedup,
             row.auto_ms,
             row.auto_speedup,
+            row.auto_switched * 100.0,
             row.reexec_per_tx,
             row.validation_failures,
             row.ideal_speedup,
