@@ -1,7 +1,9 @@
-//! Blocks too small for two workers, in a tight loop: the sequential
-//! executor against the parallel executor's small-block path, probed
-//! (`StartPolicy::Probe`, the default) and not (`ByCount`), and how
-//! many of the probed blocks went on in parallel.
+//! Blocks in a tight loop (by default too small for two workers): the
+//! sequential executor against the parallel executor as it ships
+//! (`StartPolicy::Probe`) and by count (`ByCount`: a block too small for
+//! two workers on the sequential executor, unprobed; a larger one on
+//! Block-STM from its first transaction), and how many blocks of each
+//! went on in parallel after a sequential start.
 //!
 //! `cargo run --release -p parex-benches --example small_blocks [-- WORKLOAD TXS BATCHES]`
 //! (default `transfer 20 200`: 200 alternating batches of 1,000 blocks;
@@ -40,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let output = probed.execute(&BenchVm, &block.txns, &block.genesis)?;
             Ok(output.stats.parallel_from.is_some())
         }),
-        ("parallel, not probed", &|| {
+        ("parallel, by count", &|| {
             let output = unprobed.execute(&BenchVm, &block.txns, &block.genesis)?;
             Ok(output.stats.parallel_from.is_some())
         }),
