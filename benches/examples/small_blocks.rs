@@ -3,7 +3,8 @@
 //! (`StartPolicy::Probe`) and by count (`ByCount`: a block too small for
 //! two workers on the sequential executor, unprobed; a larger one on
 //! Block-STM from its first transaction), and how many blocks of each
-//! went on in parallel after a sequential start.
+//! ran on Block-STM (from their first transaction or after a sequential
+//! start).
 //!
 //! `cargo run --release -p parex-benches --example small_blocks [-- WORKLOAD TXS BATCHES]`
 //! (default `transfer 20 200`: 200 alternating batches of 1,000 blocks;
@@ -31,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sequential = SequentialExecutor::new();
     let probed = ParallelExecutor::new(2)?;
     let unprobed = ParallelExecutor::new(2)?.with_start(StartPolicy::ByCount);
-    // Each runs the block once and says whether it went on in parallel.
+    // Each runs the block once and says whether it ran on Block-STM.
     type Run<'a> = &'a dyn Fn() -> Result<bool, BlockError>;
     let executors: [(&str, Run<'_>); 3] = [
         ("sequential executor", &|| {
@@ -71,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for (i, (name, _)) in executors.iter().enumerate() {
         println!(
-            "{name:<22} {:>9.0} ns a block  {:>5.3}x of the sequential executor's speed  {} went on in parallel",
+            "{name:<22} {:>9.0} ns a block  {:>5.3}x of the sequential executor's speed  {} ran on Block-STM",
             medians[i],
             medians[0] / medians[i],
             switched[i]

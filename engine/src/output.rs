@@ -68,15 +68,17 @@ pub struct ExecutionStats {
     /// Times an incarnation stopped on an ESTIMATE to wait for a lower
     /// transaction.
     pub dependency_waits: u64,
-    /// Where the block finished sequentially, if it did: every transaction
-    /// from this index on was executed by the sequential executor (0 when
-    /// the whole block ran there, its transactions too cheap or too few to
-    /// gain from Block-STM; otherwise after a delta overflow or heavy
-    /// contention).
+    /// Where Block-STM halted and the sequential executor finished the
+    /// block, after a delta overflow or under heavy contention: every
+    /// transaction from this index on was executed by the sequential
+    /// executor. `None` for a block Block-STM ran to its end, and for one
+    /// it never ran (`parallel_from` is `None`).
     pub sequential_fallback_from: Option<TxnIndex>,
-    /// Where a block started on the sequential executor went on in
-    /// parallel because its transactions proved expensive (see
-    /// `StartPolicy`): transactions from this index on ran on Block-STM.
+    /// Where the block went on with Block-STM: transactions from this
+    /// index on ran on it. 0 for a block run on Block-STM from its first
+    /// transaction; a later index for one started on the sequential
+    /// executor whose transactions proved expensive (see `StartPolicy`);
+    /// `None` for a block that ran on the sequential executor throughout.
     pub parallel_from: Option<TxnIndex>,
     /// Wall-clock time of the whole execution, materialization included.
     pub wall_time: Duration,

@@ -98,6 +98,40 @@ fn a_delta_overflow_reverts_only_its_transaction() {
 }
 
 #[test]
+fn statistics_tell_a_block_block_stm_finished_sequentially_from_one_it_never_ran() {
+    // The first transaction's delta overflows: Block-STM, run from the
+    // first transaction, hands the whole block to the sequential executor.
+    let txns: Vec<_> = (0..200)
+        .map(|t| Program(vec![Op::Delta(1, 10), Op::Write(100 + t, 1)]))
+        .collect();
+    let storage = HashMap::from([(1, u64::MAX - 5)]);
+    let expected = SequentialExecutor::new()
+        .execute(&ProgramVm, &txns, &storage)
+        .unwrap();
+    assert_eq!(expected.outcomes[0], TxnOutcome::DeltaOverflow);
+    let block_stm = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0)
+        .execute(&ProgramVm, &txns, &storage)
+        .unwrap();
+    assert_eq!(block_stm.effect(), expected.effect());
+    let stats = block_stm.stats;
+    assert_eq!(stats.parallel_from, Some(0), "{stats:?}");
+    assert_eq!(stats.sequential_fallback_from, Some(0), "{stats:?}");
+    // The same block never given to Block-STM says so.
+    let sequential = ParallelExecutor::new(2)
+        .unwrap()
+        .with_start(StartPolicy::ParallelAfter(usize::MAX))
+        .execute(&ProgramVm, &txns, &storage)
+        .unwrap();
+    assert_eq!(sequential.effect(), expected.effect());
+    let stats = sequential.stats;
+    assert_eq!(stats.parallel_from, None, "{stats:?}");
+    assert_eq!(stats.sequential_fallback_from, None, "{stats:?}");
+    assert_eq!(expected.stats.parallel_from, None);
+}
+
+#[test]
 fn a_panic_sequential_execution_hits_names_the_transaction() {
     quiet_program_panics();
     let txns = vec![
@@ -344,7 +378,7 @@ fn a_block_too_small_for_two_workers_runs_sequentially() {
         .execute(&ProgramVm, &txns, &HashMap::<u64, u64>::new())
         .unwrap()
         .stats;
-    assert_eq!(stats.sequential_fallback_from, Some(0));
+    assert_eq!(stats.sequential_fallback_from, None);
     assert_eq!(stats.parallel_from, None);
     assert_eq!(stats.validations, 0);
     let big = vec![Program(vec![Op::Write(1, 1)]); 200];
@@ -428,7 +462,7 @@ fn a_small_block_of_expensive_transactions_goes_on_in_parallel() {
         let output = executor.execute(&SpinVm, &txns, &storage).unwrap();
         assert_eq!(output.effect(), expected.effect());
         assert_eq!(output.stats.parallel_from, None, "{:?}", output.stats);
-        assert_eq!(output.stats.sequential_fallback_from, Some(0));
+        assert_eq!(output.stats.sequential_fallback_from, None);
     }
 }
 
@@ -475,7 +509,7 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
             assert_eq!(output.effect(), expected_cheap.effect());
             let stats = output.stats;
             stats.parallel_from.is_none()
-                && stats.sequential_fallback_from == Some(0)
+                && stats.sequential_fallback_from.is_none()
                 && stats.validations == 0
         })
         .count();
@@ -501,8 +535,7 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
         .unwrap()
         .with_start(StartPolicy::ProbeSmall);
     let stats = executor.execute(&SpinVm, &cheap, &storage).unwrap().stats;
-    assert_eq!(stats.parallel_from, None, "{stats:?}");
-    assert_ne!(stats.sequential_fallback_from, Some(0), "{stats:?}");
+    assert_eq!(stats.parallel_from, Some(0), "{stats:?}");
     assert!(stats.validations > 0, "{stats:?}");
 }
 

@@ -703,6 +703,7 @@ where
             validations: counters.validations,
             validation_failures: counters.validation_failures,
             dependency_waits: counters.dependency_waits,
+            parallel_from: Some(0),
             ..ExecutionStats::default()
         };
         if exact_until == block_size {

@@ -303,12 +303,6 @@ impl ParallelExecutor {
         S: BaseStorage<VM::Key, VM::Value>,
     {
         let block_size = txns.len();
-        let sequential = || {
-            Ok(ExecutionStats {
-                sequential_fallback_from: Some(0),
-                ..ExecutionStats::sequential(block_size)
-            })
-        };
         // After how many transactions to ask whether to go on in parallel.
         let (mut check, probed, since_check) = match start {
             Start::Probed(first) => (first, true, false),
@@ -362,7 +356,7 @@ impl ParallelExecutor {
             }
         }
         if done == block_size {
-            return sequential();
+            return Ok(ExecutionStats::sequential(block_size));
         }
 
         let rest = block_size - done;

@@ -232,12 +232,12 @@ impl EngineTotals {
         self.validations += stats.validations;
         self.validation_failures += stats.validation_failures;
         self.dependency_waits += stats.dependency_waits;
-        self.switched += u64::from(stats.parallel_from.is_some());
-        match stats.sequential_fallback_from {
-            Some(0) => self.stayed_sequential += 1,
-            Some(_) => self.fallbacks += 1,
-            None => {}
+        match stats.parallel_from {
+            None => self.stayed_sequential += 1,
+            Some(0) => {}
+            Some(_) => self.switched += 1,
         }
+        self.fallbacks += u64::from(stats.sequential_fallback_from.is_some());
         self.max_workers = self.max_workers.max(stats.workers);
     }
 }
