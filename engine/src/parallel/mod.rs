@@ -32,7 +32,7 @@ use crate::{BaseStorage, BlockError, EngineError, ExecutionStats, SequentialExec
 /// with Block-STM only once its transactions prove expensive enough to
 /// gain from it ([`StartPolicy`]): on two cores, cheap transfers run
 /// slower on Block-STM at every block size. Block-STM's part gets
-/// `min(threads, txns / 4)` workers for what is left of the block.
+/// `min(threads, ⌈rest / 4⌉)` workers for the `rest` transactions left.
 /// [`StartPolicy::ProbeSmall`] runs a block big enough for two workers by
 /// count (`txns / min_txns_per_worker`) on Block-STM from its first
 /// transaction; a `min_txns_per_worker` of 0 does so for every block

@@ -52,7 +52,8 @@ pub struct ExecutionConfig {
     pub execution_threads: usize,
     /// Transactions each parallel worker needs: under
     /// [`ParallelStart::BlockStm`] a block on the parallel path gets
-    /// `min(threads, txs / min_txs_per_worker)` workers, and one too small
+    /// `min(threads, (txs + 2) / min_txs_per_worker)` workers (the engine's
+    /// block holds the reward and the fee payout too), and one too small
     /// for two starts sequentially inside the engine (waking a worker costs
     /// more than a few microsecond transactions), going on in parallel only
     /// if its transactions prove expensive; under [`ParallelStart::Probe`]

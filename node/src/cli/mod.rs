@@ -1,5 +1,7 @@
-//! The `parex` command line. Each subcommand is one file; add one by adding
-//! a variant to [`Command`] and an arm to [`run`].
+//! The `parex` command line. Each subcommand lives in a file of its own,
+//! or shares one with its close relative (`bench` and `calibrate` in
+//! `bench.rs`, `balance` and `status` in `query.rs`); add one by adding a
+//! variant to [`Command`] and an arm to [`run`].
 
 mod bench;
 mod devnet;
