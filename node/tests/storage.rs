@@ -1,4 +1,4 @@
-//! RocksDB storage: restarts, and directories that are not ours.
+//! RocksDB storage: restarts, directories that are not ours, and corrupt entries.
 
 mod common;
 
@@ -85,4 +85,84 @@ fn a_missing_database_is_not_created_by_readers() {
         Err(StorageError::Missing(_))
     ));
     assert!(!path.exists());
+}
+
+/// Overwrites every stored version of every balance with bytes no value
+/// decodes from, through RocksDB itself: a disk that lost some bytes.
+fn corrupt_every_balance(path: &std::path::Path) {
+    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), path, &families).unwrap();
+    let versions = db.cf_handle("versioned_balances").unwrap();
+    let keys: Vec<_> = db
+        .iterator_cf(versions, rocksdb::IteratorMode::Start)
+        .map(|item| item.unwrap().0)
+        .collect();
+    assert!(!keys.is_empty());
+    for key in keys {
+        db.put_cf(versions, key, [0xFF]).unwrap();
+    }
+}
+
+#[test]
+fn a_corrupt_record_fails_the_block_clearly_and_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut accounts = DevAccounts::new(16, 5);
+    {
+        let storage = RocksStorage::open_or_create(dir.path()).unwrap();
+        let mut chain =
+            Blockchain::create(storage, &devnet_genesis(&accounts), vec![], parallel()).unwrap();
+        let txs = generate_block_txs(Workload::Uniform, &mut accounts, 16, 1);
+        let block = chain.build_block(miner().public_key(), 1, txs);
+        chain.add_new_block(block).unwrap();
+    }
+    corrupt_every_balance(dir.path());
+    let txs = generate_block_txs(Workload::Uniform, &mut accounts, 16, 2);
+    for (name, config) in both() {
+        let storage = RocksStorage::open(dir.path()).unwrap();
+        let mut chain = Blockchain::open(storage, config).unwrap();
+        let tip = chain.tip();
+        let block = chain.build_block(miner().public_key(), 2, txs.clone());
+        let error = chain.add_new_block(block).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("corrupt database entry Balance"),
+            "{name}: {message}"
+        );
+        assert_eq!(chain.tip(), tip, "{name}");
+        drop(chain);
+        // Nothing of the refused block reached the disk.
+        let storage = RocksStorage::open(dir.path()).unwrap();
+        assert_eq!(
+            Blockchain::open(storage, parallel()).unwrap().tip(),
+            tip,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_tip_refuses_to_open_and_is_left_as_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = DevAccounts::new(4, 5);
+    {
+        let storage = RocksStorage::open_or_create(dir.path()).unwrap();
+        Blockchain::create(storage, &devnet_genesis(&accounts), vec![], parallel()).unwrap();
+    }
+    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    {
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), "tip", [1, 2, 3])
+            .unwrap();
+    }
+    for _ in 0..2 {
+        let storage = RocksStorage::open(dir.path()).unwrap();
+        let error = Blockchain::open(storage, parallel()).unwrap_err();
+        assert!(
+            error.to_string().contains("corrupt database entry tip"),
+            "{error}"
+        );
+    }
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
+    let tip = db.get_cf(db.cf_handle("meta").unwrap(), "tip").unwrap();
+    assert_eq!(tip.as_deref(), Some(&[1u8, 2, 3][..]));
 }
