@@ -78,7 +78,7 @@ pub mod write_set;
 
 pub use error::{BlockError, EngineError};
 pub use executor::{Executor, VmBlockOutput};
-pub use output::{BlockOutput, ExecutionStats, TxnOutcome};
+pub use output::{BlockOutput, ExecutionStats, FallbackReason, TxnOutcome};
 pub use parallel::{
     BlockBuffers, ParallelBlock, ParallelExecutor, StartPolicy, DEFAULT_MIN_TXNS_PER_WORKER,
 };

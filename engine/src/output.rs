@@ -47,6 +47,32 @@ impl<K, V, O> BlockOutput<K, V, O> {
     }
 }
 
+/// Why Block-STM handed the rest of a block to the sequential executor
+/// ([`ExecutionStats::sequential_fallback_from`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// Conflicts showed the block essentially sequential (its start ran as
+    /// one chain, or aborts and waits kept piling up): the rest runs faster
+    /// in order than re-executed in parallel.
+    Contention,
+    /// A transaction's delta overflowed: it is reverted, and transactions
+    /// above it may have read its writes.
+    DeltaOverflow,
+    /// The block wrote more locations than its multi-version memory was
+    /// sized for; the memory grows for the next block.
+    MemoryFull,
+}
+
+impl std::fmt::Display for FallbackReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FallbackReason::Contention => "contention",
+            FallbackReason::DeltaOverflow => "delta overflow",
+            FallbackReason::MemoryFull => "memory full",
+        })
+    }
+}
+
 /// Counters of one block's execution.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExecutionStats {
@@ -74,6 +100,9 @@ pub struct ExecutionStats {
     /// executor. `None` for a block Block-STM ran to its end, and for one
     /// it never ran (`parallel_from` is `None`).
     pub sequential_fallback_from: Option<TxnIndex>,
+    /// Why Block-STM handed the block over: set exactly when
+    /// `sequential_fallback_from` is.
+    pub fallback_reason: Option<FallbackReason>,
     /// Where the block went on with Block-STM: transactions from this
     /// index on ran on it. 0 for a block run on Block-STM from its first
     /// transaction; a later index for one started on the sequential

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parex_engine::{
-    BlockError, Executor, ParallelExecutor, SequentialExecutor, StartPolicy, TxnOutcome, TxnView,
-    Vm, VmError,
+    BlockError, Executor, FallbackReason, ParallelExecutor, SequentialExecutor, StartPolicy,
+    TxnOutcome, TxnView, Vm, VmError,
 };
 use parex_testkit::{effect, quiet_program_panics, Op, Program, ProgramVm};
 
@@ -118,6 +118,7 @@ fn statistics_tell_a_block_block_stm_finished_sequentially_from_one_it_never_ran
     let stats = block_stm.stats;
     assert_eq!(stats.parallel_from, Some(0), "{stats:?}");
     assert_eq!(stats.sequential_fallback_from, Some(0), "{stats:?}");
+    assert_eq!(stats.fallback_reason, Some(FallbackReason::DeltaOverflow));
     // The same block never given to Block-STM says so.
     let sequential = ParallelExecutor::new(2)
         .unwrap()
@@ -128,6 +129,7 @@ fn statistics_tell_a_block_block_stm_finished_sequentially_from_one_it_never_ran
     let stats = sequential.stats;
     assert_eq!(stats.parallel_from, None, "{stats:?}");
     assert_eq!(stats.sequential_fallback_from, None, "{stats:?}");
+    assert_eq!(stats.fallback_reason, None, "{stats:?}");
     assert_eq!(expected.stats.parallel_from, None);
 }
 
@@ -281,6 +283,10 @@ fn a_conflict_burst_halts_the_block_and_it_finishes_sequentially() {
     assert_eq!(output.effect(), sequential.effect());
     let from = output.stats.sequential_fallback_from;
     assert!(matches!(from, Some(k) if k < 2_000), "{:?}", output.stats);
+    assert_eq!(
+        output.stats.fallback_reason,
+        Some(FallbackReason::Contention)
+    );
     // Without the fallback, the same burst is re-executed in parallel.
     let vm = SlowFirstVm {
         started: AtomicUsize::new(0),
@@ -633,6 +639,10 @@ fn a_block_that_outgrows_the_memory_finishes_sequentially_and_the_next_fits() {
         first.stats.sequential_fallback_from.is_some(),
         "{:?}",
         first.stats
+    );
+    assert_eq!(
+        first.stats.fallback_reason,
+        Some(FallbackReason::MemoryFull)
     );
     assert_eq!(effect(&executor, &txns, &storage), sequential);
     let again = executor.execute(&ProgramVm, &txns, &storage).unwrap();

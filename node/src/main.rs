@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc keeps freed memory for reuse: what a block still allocates (the
@@ -15,8 +16,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // With PAREX_LOG_SPANS set, each span the filter lets through logs its
+    // time when it closes: a block's phases, for instance.
+    let span_times = if std::env::var_os("PAREX_LOG_SPANS").is_some() {
+        FmtSpan::CLOSE
+    } else {
+        FmtSpan::NONE
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(span_times)
         .with_writer(std::io::stderr)
         .init();
     let cli = parex_node::cli::Cli::parse();

@@ -151,13 +151,33 @@ fn the_devnet_says_how_its_blocks_ran_under_each_parallel_start() {
         .unwrap_or_else(|| panic!("no block-stm line in {out}"));
     let on_block_stm: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
     let stayed: u64 = line
-        .split("; ")
-        .nth(1)
+        .rsplit("; ")
+        .next()
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|count| count.parse().ok())
         .unwrap_or_else(|| panic!("no count of sequential blocks in {line}"));
     assert_eq!(on_block_stm + stayed, 2, "{line}");
     assert!(line.ends_with("(--parallel-start probe)"), "{line}");
+    // A chain of transfers is halted as serial and finished sequentially,
+    // and the summary says why.
+    let dir = tempfile::tempdir().unwrap();
+    let run = devnet(
+        dir.path(),
+        &[&args[..], &["block-stm", "--workload", "chain"]].concat(),
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out = stdout(&run);
+    let contended: u64 = out
+        .split("finished sequentially: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no count of contended blocks in {out}"));
+    assert!((1..=2).contains(&contended), "{out}");
+    assert!(
+        out.contains("under contention, 0 after a delta overflow, 0 outgrowing the memory"),
+        "{out}"
+    );
 }
 
 #[test]

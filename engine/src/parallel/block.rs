@@ -19,8 +19,8 @@ use crate::parallel::view::ParallelView;
 use crate::sequential::{panic_message, run_to_end, FinalValues, Written};
 use crate::write_set::WriteSet;
 use crate::{
-    BaseStorage, BlockError, BlockOutput, ExecutionStats, StorageError, TxnIndex, TxnOutcome, Vm,
-    VmError,
+    BaseStorage, BlockError, BlockOutput, ExecutionStats, FallbackReason, StorageError, TxnIndex,
+    TxnOutcome, Vm, VmError,
 };
 
 /// What the last finished incarnation of a transaction produced.
@@ -631,6 +631,13 @@ where
             return Err(error);
         }
         let block_size = self.txns.len();
+        let mut reason = if self.memory_full.load(Ordering::Relaxed) {
+            FallbackReason::MemoryFull
+        } else if self.halted_early() {
+            FallbackReason::Contention
+        } else {
+            FallbackReason::DeltaOverflow
+        };
         let (exact_until, final_values) = if self.halted_early() {
             (self.validated_prefix()?, None)
         } else {
@@ -666,7 +673,10 @@ where
             match prefix_values {
                 Ok(values) => (exact_until, values),
                 Err(Some(first_overflow)) => match self.materialize_prefix(first_overflow) {
-                    Ok(values) => (first_overflow, values),
+                    Ok(values) => {
+                        reason = FallbackReason::DeltaOverflow;
+                        (first_overflow, values)
+                    }
                     Err(_) => {
                         return Err(BlockError::Internal(
                             "delta overflow below the first overflow".to_owned(),
@@ -715,7 +725,14 @@ where
         }
 
         stats.sequential_fallback_from = Some(exact_until);
+        stats.fallback_reason = Some(reason);
         stats.executions += (block_size - exact_until) as u64;
+        tracing::debug!(
+            from = exact_until,
+            txns = block_size,
+            %reason,
+            "Block-STM hands the rest of the block to the sequential executor"
+        );
         // The sequential run starts from the prefix's final values, as if
         // it had written them itself: reads find them where they find its
         // own writes, and a location written again moves to its new place
@@ -858,6 +875,10 @@ mod tests {
         assert_eq!(block.validated_prefix(), Ok(1));
         let output = block.finish().unwrap();
         assert_eq!(output.stats.sequential_fallback_from, Some(1));
+        assert_eq!(
+            output.stats.fallback_reason,
+            Some(FallbackReason::Contention)
+        );
         let values: Vec<_> = (0..3).map(|key| final_value(&output, key)).collect();
         assert_eq!(values, [Some(1), Some(2), Some(3)]);
     }

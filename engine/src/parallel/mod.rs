@@ -360,6 +360,13 @@ impl ParallelExecutor {
         }
 
         let rest = block_size - done;
+        let workers = rest_workers(self.threads, rest).max(1);
+        tracing::debug!(
+            parallel_from = done,
+            txns = block_size,
+            workers,
+            "the rest of the block goes on with Block-STM"
+        );
         let output = self
             .execute_parallel(
                 &OffsetVm {
@@ -371,7 +378,7 @@ impl ParallelExecutor {
                     written: &run.written,
                     base: storage,
                 },
-                rest_workers(self.threads, rest).max(1),
+                workers,
             )
             .map_err(|error| error.shifted(done))?;
         run.outcomes.extend(output.outcomes);

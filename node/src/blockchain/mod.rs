@@ -117,13 +117,24 @@ impl<S: Storage> Blockchain<S> {
 
     /// Verifies, executes and commits `block` on the tip. On error nothing
     /// changed.
+    ///
+    /// Runs in a `block` span (its topoheight), so that what the engine and
+    /// the node log meanwhile names the block; its phases are `debug`
+    /// spans: `verify` (header, sizes, signatures), `prefetch` (the state
+    /// the block reads), `execute` and `commit`.
     pub fn add_new_block(&mut self, block: Block) -> Result<BlockSummary, BlockchainError> {
-        let (block_bytes, transactions) = self.verify_header_and_sizes(&block)?;
-        let mut txns =
-            engine_block(&block).map_err(|(index, error)| BlockchainError::InvalidTx {
-                index,
-                hash: transactions[index].0,
-                error,
+        let span = tracing::info_span!("block", topoheight = block.header.topoheight);
+        let _in_block = span.enter();
+        let (block_bytes, transactions, mut txns) =
+            tracing::debug_span!("verify").in_scope(|| {
+                let (block_bytes, transactions) = self.verify_header_and_sizes(&block)?;
+                let txns =
+                    engine_block(&block).map_err(|(index, error)| BlockchainError::InvalidTx {
+                        index,
+                        hash: transactions[index].0,
+                        error,
+                    })?;
+                Ok::<_, BlockchainError>((block_bytes, transactions, txns))
             })?;
 
         let path = self.choose_path(block.txs.len());
@@ -131,9 +142,11 @@ impl<S: Storage> Blockchain<S> {
             .storage
             .read()
             .map_err(|_| BlockchainError::LockPoisoned)?;
-        let base = Snapshot::prefetch(&*storage, &mut txns)?;
+        let base = tracing::debug_span!("prefetch")
+            .in_scope(|| Snapshot::prefetch(&*storage, &mut txns))?;
         let started = Instant::now();
-        let (path, output, diverged) = self.execute(&block, &txns, &base, path)?;
+        let (path, output, diverged) = tracing::debug_span!("execute", %path)
+            .in_scope(|| self.execute(&block, &txns, &base, path))?;
         let exec_time = started.elapsed();
         self.path_choice.record(block.txs.len(), path, exec_time);
         let topoheight = block.header.topoheight;
@@ -146,10 +159,13 @@ impl<S: Storage> Blockchain<S> {
         let commitment = next_commitment(&self.tip.commitment, topoheight, &hash, state.writes());
         let merge = state.summary();
         let commit = state.into_commit(hash, commitment, block_bytes, transactions, Vec::new());
-        self.storage
-            .write()
-            .map_err(|_| BlockchainError::LockPoisoned)?
-            .commit(&commit)?;
+        tracing::debug_span!("commit").in_scope(|| {
+            self.storage
+                .write()
+                .map_err(|_| BlockchainError::LockPoisoned)?
+                .commit(&commit)
+                .map_err(BlockchainError::from)
+        })?;
         self.tip = commit.tip;
 
         // Drop the synthetic reward (first) and payout (last).
@@ -182,6 +198,7 @@ impl<S: Storage> Blockchain<S> {
             helpers_joined = summary.stats.helpers_joined,
             reexecutions = summary.stats.reexecutions(),
             sequential_fallback_from = ?summary.stats.sequential_fallback_from,
+            fallback_reason = ?summary.stats.fallback_reason,
             parallel_from = ?summary.stats.parallel_from,
             validation_failures = summary.stats.validation_failures,
             merge = %merge,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use parex_engine::FallbackReason;
 
 use super::progress::Progress;
 use super::{CliError, ExecArgs};
@@ -152,13 +153,14 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
         engine.dependency_waits,
         engine.max_workers
     );
+    let [contention, overflow, memory_full] = engine.fallbacks;
     println!(
-        "block-stm:   {} of the parallel path's blocks ({} after a sequential start, {} \
-         finished sequentially under contention); {} stayed sequential \
+        "block-stm:   {} of the parallel path's blocks ({} after a sequential start; \
+         finished sequentially: {contention} under contention, {overflow} after a delta \
+         overflow, {memory_full} outgrowing the memory); {} stayed sequential \
          (--parallel-start {})",
         totals.parallel.saturating_sub(engine.stayed_sequential),
         engine.switched,
-        engine.fallbacks,
         engine.stayed_sequential,
         chain.config().parallel_start
     );
@@ -216,9 +218,9 @@ struct EngineTotals {
     dependency_waits: u64,
     /// Blocks that went on in parallel after a sequential start.
     switched: u64,
-    /// Blocks that Block-STM halted under contention and finished
-    /// sequentially.
-    fallbacks: u64,
+    /// Blocks that Block-STM handed to the sequential executor midway, by
+    /// reason: contention, a delta overflow, a full memory.
+    fallbacks: [u64; 3],
     /// Blocks of the parallel path that ran on the sequential executor
     /// throughout.
     stayed_sequential: u64,
@@ -237,7 +239,13 @@ impl EngineTotals {
             Some(0) => {}
             Some(_) => self.switched += 1,
         }
-        self.fallbacks += u64::from(stats.sequential_fallback_from.is_some());
+        if let Some(reason) = stats.fallback_reason {
+            self.fallbacks[match reason {
+                FallbackReason::Contention => 0,
+                FallbackReason::DeltaOverflow => 1,
+                FallbackReason::MemoryFull => 2,
+            }] += 1;
+        }
         self.max_workers = self.max_workers.max(stats.workers);
     }
 }
