@@ -47,6 +47,7 @@ mod tests {
             reexec_per_tx: 0.0,
             validation_failures: 0.0,
             dependency_waits: 0.0,
+            block_stm_mib: 0.0,
             ideal_speedup: 2.0,
             outputs_equal: true,
             round_trip_ns: None,

@@ -109,6 +109,9 @@ pub struct Row {
     pub validation_failures: f64,
     /// Dependency suspensions per run, averaged.
     pub dependency_waits: f64,
+    /// The most memory Block-STM's tables held for the block, in MiB
+    /// (`ExecutionStats::memory_bytes`).
+    pub block_stm_mib: f64,
     /// The bound the block's dependencies put on the speedup.
     pub ideal_speedup: f64,
     /// Whether every parallel run's outcomes and final values equalled the
@@ -171,6 +174,7 @@ where
     let mut auto_times = Vec::with_capacity(runs);
     let (mut reexecutions, mut validation_failures, mut dependency_waits) = (0u64, 0u64, 0u64);
     let mut auto_switched = 0u64;
+    let mut memory_bytes = 0;
     for run in 0..runs {
         for &executor in &ORDERS[run % ORDERS.len()] {
             let started = Instant::now();
@@ -187,6 +191,7 @@ where
                     reexecutions += output.stats.reexecutions();
                     validation_failures += output.stats.validation_failures;
                     dependency_waits += output.stats.dependency_waits;
+                    memory_bytes = memory_bytes.max(output.stats.memory_bytes);
                 }
                 _ => {
                     let output = contenders.auto.execute(vm, txns, storage)?;
@@ -220,6 +225,7 @@ where
         reexec_per_tx: per_run(reexecutions) / txns.len().max(1) as f64,
         validation_failures: per_run(validation_failures),
         dependency_waits: per_run(dependency_waits),
+        block_stm_mib: memory_bytes as f64 / f64::from(1 << 20),
         ideal_speedup: profile.ideal_speedup(contenders.threads()),
         outputs_equal,
         round_trip_ns,

@@ -109,6 +109,14 @@ pub struct ExecutionStats {
     /// executor whose transactions proved expensive (see `StartPolicy`);
     /// `None` for a block that ran on the sequential executor throughout.
     pub parallel_from: Option<TxnIndex>,
+    /// The bytes Block-STM's tables held for the block: the multi-version
+    /// memory's location index and arena, its per-transaction records,
+    /// the scheduler's states, the result slots and the materialization
+    /// chunks, as sized for the largest blocks the executor ran (it keeps
+    /// them from block to block). Spilled version lists and read sets
+    /// come on top (see `MvMemory::table_bytes`). 0 for a block that never
+    /// ran on Block-STM.
+    pub memory_bytes: usize,
     /// Wall-clock time of the whole execution, materialization included.
     pub wall_time: Duration,
 }

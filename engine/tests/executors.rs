@@ -134,6 +134,49 @@ fn statistics_tell_a_block_block_stm_finished_sequentially_from_one_it_never_ran
 }
 
 #[test]
+fn statistics_report_the_memory_block_stm_keeps() {
+    let block = |txns: u64| -> Vec<Program> {
+        (0..txns)
+            .map(|t| Program(vec![Op::Read(t), Op::Write(1_000_000 + t, 1)]))
+            .collect()
+    };
+    let storage = HashMap::new();
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
+    let bytes = |txns| {
+        executor
+            .execute(&ProgramVm, &block(txns), &storage)
+            .unwrap()
+            .stats
+            .memory_bytes
+    };
+    let small = bytes(100);
+    let large = bytes(10_000);
+    // Tens of bytes at least per location and per transaction.
+    assert!(small >= 100 * 50, "{small}");
+    assert!(
+        large >= 10_000 * 100 && large > 10 * small,
+        "{small} {large}"
+    );
+    // The tables are kept for the next block, whatever its size (only the
+    // chunks of final values shrink with it).
+    let again = bytes(100);
+    assert!(
+        again > 10 * small && again <= large,
+        "{small} {large} {again}"
+    );
+    // A block that never ran on Block-STM holds none.
+    let sequential = ParallelExecutor::new(2)
+        .unwrap()
+        .execute(&ProgramVm, &block(100), &storage)
+        .unwrap()
+        .stats;
+    assert_eq!(sequential.parallel_from, None, "{sequential:?}");
+    assert_eq!(sequential.memory_bytes, 0);
+}
+
+#[test]
 fn a_panic_sequential_execution_hits_names_the_transaction() {
     quiet_program_panics();
     let txns = vec![

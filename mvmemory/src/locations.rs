@@ -283,6 +283,11 @@ impl<K: Eq + Clone, V: crate::Value> Locations<K, V> {
         self.arena.len()
     }
 
+    /// The bytes of the index and the arena.
+    pub(crate) fn table_bytes(&self) -> usize {
+        size_of_val(&*self.index) + size_of_val(&*self.arena)
+    }
+
     /// Arena slots the block claimed (more than [`capacity`](Self::capacity)
     /// if it ran out, or if the last batch was cut short).
     pub(crate) fn claimed(&self) -> usize {

@@ -204,6 +204,16 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         self.txns.len()
     }
 
+    /// The bytes this memory's tables hold: the location index and arena,
+    /// and a record per transaction, as sized for the blocks it served
+    /// (they are kept from block to block). Constant time. What spills
+    /// from them comes on top: a location's versions beyond two, a
+    /// transaction's reads beyond four or writes beyond four, and keys'
+    /// and values' own heap data.
+    pub fn table_bytes(&self) -> usize {
+        self.locations.table_bytes() + self.txns.capacity() * size_of::<Mutex<TxnRecord<V>>>()
+    }
+
     fn hash(&self, key: &K) -> u64 {
         self.hasher.hash_one(key)
     }

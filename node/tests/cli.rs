@@ -117,6 +117,15 @@ fn devnet_prints_a_summary_and_balance_reads_it() {
     assert!(stdout(&balance).contains("balance:"));
 }
 
+/// The number that follows the first `label` in `text`.
+fn number_after<T: std::str::FromStr>(text: &str, label: &str) -> T {
+    text.split(label)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {label:?} in {text}"))
+}
+
 #[test]
 fn the_devnet_says_how_its_blocks_ran_under_each_parallel_start() {
     let args = [
@@ -139,6 +148,8 @@ fn the_devnet_says_how_its_blocks_ran_under_each_parallel_start() {
             && out.contains("0 stayed sequential (--parallel-start block-stm)"),
         "{out}"
     );
+    let tables: f64 = number_after(&out, "Block-STM's tables up to ");
+    assert!(tables > 0.0, "{out}");
     // Under probe, node transfers usually stay sequential; either way the
     // summary names the policy and accounts for both blocks.
     let dir = tempfile::tempdir().unwrap();
@@ -167,12 +178,7 @@ fn the_devnet_says_how_its_blocks_ran_under_each_parallel_start() {
     );
     assert!(run.status.success(), "{}", stderr(&run));
     let out = stdout(&run);
-    let contended: u64 = out
-        .split("finished sequentially: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("no count of contended blocks in {out}"));
+    let contended: u64 = number_after(&out, "finished sequentially: ");
     assert!((1..=2).contains(&contended), "{out}");
     assert!(
         out.contains("under contention, 0 after a delta overflow, 0 outgrowing the memory"),
@@ -273,6 +279,8 @@ fn bench_prints_one_json_row_per_workload_with_equal_outputs() {
         }
         assert_eq!(row["outputs_equal"], true, "{row}");
         assert_eq!(row["threads"], 2);
+        // Block-STM ran every block of 300 from its first transaction.
+        assert!(row["block_stm_mib"].as_f64().unwrap() > 0.0, "{row}");
     }
     // A chain allows no parallelism; independent transfers allow all.
     assert_eq!(rows[2]["ideal_speedup"], 1.0);

@@ -180,6 +180,13 @@ impl Scheduler {
         self.block_size
     }
 
+    /// The bytes of the per-transaction states, as sized for the largest
+    /// block since the scheduler was made (they are kept from block to
+    /// block).
+    pub fn table_bytes(&self) -> usize {
+        self.txns.capacity() * size_of::<TxnState>()
+    }
+
     /// Whether every transaction is executed and validated at its final
     /// incarnation, or the block was halted.
     pub fn done(&self) -> bool {

@@ -714,6 +714,7 @@ where
             validation_failures: counters.validation_failures,
             dependency_waits: counters.dependency_waits,
             parallel_from: Some(0),
+            memory_bytes: self.table_bytes(),
             ..ExecutionStats::default()
         };
         if exact_until == block_size {
@@ -751,6 +752,20 @@ where
             final_values,
             stats,
         })
+    }
+
+    /// What the block's tables hold ([`ExecutionStats::memory_bytes`]).
+    fn table_bytes(&self) -> usize {
+        let chunks: usize = self
+            .chunks
+            .iter()
+            .map(|slot| slot.lock().values.capacity() * size_of::<(VM::Key, VM::Value)>())
+            .sum();
+        self.memory.table_bytes()
+            + self.scheduler.table_bytes()
+            + self.results.capacity() * size_of::<ResultSlot<VM::Output>>()
+            + self.chunks.capacity() * size_of::<ChunkSlot<VM::Key, VM::Value>>()
+            + chunks
     }
 
     /// The final values after the prefix `0..end`; `Err(Some(k))` if the

@@ -201,6 +201,7 @@ impl<S: Storage> Blockchain<S> {
             fallback_reason = ?summary.stats.fallback_reason,
             parallel_from = ?summary.stats.parallel_from,
             validation_failures = summary.stats.validation_failures,
+            memory_bytes = summary.stats.memory_bytes,
             merge = %merge,
             "block applied"
         );

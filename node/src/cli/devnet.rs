@@ -145,13 +145,14 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
     let engine = &totals.engine;
     println!(
         "engine:      {} executions ({} re-executions), {} validations, {} aborts, \
-         {} dependency waits, up to {} workers",
+         {} dependency waits, up to {} workers, Block-STM's tables up to {:.1} MiB",
         engine.executions,
         engine.reexecutions,
         engine.validations,
         engine.validation_failures,
         engine.dependency_waits,
-        engine.max_workers
+        engine.max_workers,
+        engine.max_memory_bytes as f64 / f64::from(1 << 20)
     );
     let [contention, overflow, memory_full] = engine.fallbacks;
     println!(
@@ -225,6 +226,8 @@ struct EngineTotals {
     /// throughout.
     stayed_sequential: u64,
     max_workers: usize,
+    /// The most memory Block-STM's tables held for a block.
+    max_memory_bytes: usize,
 }
 
 impl EngineTotals {
@@ -247,6 +250,7 @@ impl EngineTotals {
             }] += 1;
         }
         self.max_workers = self.max_workers.max(stats.workers);
+        self.max_memory_bytes = self.max_memory_bytes.max(stats.memory_bytes);
     }
 }
 
