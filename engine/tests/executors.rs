@@ -488,13 +488,13 @@ fn a_small_block_of_expensive_transactions_goes_on_in_parallel() {
     let executor = ParallelExecutor::new(2).unwrap();
     assert_eq!(executor.workers_for(txns.len()), None);
     // The first block is checked after 4 transactions; once one went on
-    // in parallel, the next are checked after 1.
-    for first_check in [4, 1, 1] {
+    // in parallel at this price, the next run on Block-STM at once.
+    for parallel_from in [4, 0, 0] {
         let output = executor.execute(&SpinVm, &txns, &storage).unwrap();
         assert_eq!(output.effect(), expected.effect());
         assert_eq!(
             output.stats.parallel_from,
-            Some(first_check),
+            Some(parallel_from),
             "{:?}",
             output.stats
         );
@@ -513,6 +513,32 @@ fn a_small_block_of_expensive_transactions_goes_on_in_parallel() {
         assert_eq!(output.stats.parallel_from, None, "{:?}", output.stats);
         assert_eq!(output.stats.sequential_fallback_from, None);
     }
+}
+
+#[test]
+fn a_cheap_small_block_after_expensive_ones_runs_on_block_stm_once() {
+    let storage = HashMap::<u64, u64>::new();
+    let (cheap, expensive) = (spin_block(false), spin_block(true));
+    let executor = ParallelExecutor::new(2).unwrap();
+    for _ in 0..2 {
+        let output = executor.execute(&SpinVm, &expensive, &storage).unwrap();
+        assert!(output.stats.parallel_from.is_some(), "{:?}", output.stats);
+    }
+    // The last block's price sends the next to Block-STM, cheap as it is;
+    // its own low price sends the one after back to the sequential
+    // executor (checked after its first transaction, which a preemption
+    // could make look expensive), and the next is not even checked.
+    let after: Vec<_> = (0..3)
+        .map(|_| {
+            executor
+                .execute(&SpinVm, &cheap, &storage)
+                .unwrap()
+                .stats
+                .parallel_from
+        })
+        .collect();
+    assert_eq!(after[0], Some(0));
+    assert_eq!(after[2], None, "{after:?}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod streak;
 mod view;
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,8 @@ pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
 pub use start::StartPolicy;
 use start::{
-    first_check, rest_workers, worth_parallel, OffsetVm, Overlay, COLD_START_MARGIN,
-    COLD_STRETCH_END, FIRST_PROBE, PROBE_GROWTH,
+    at_once, block_stm_price_ns, first_check, rest_workers, worth_parallel, OffsetVm, Overlay,
+    COLD_START_MARGIN, COLD_STRETCH_END, FIRST_PROBE, PROBE_GROWTH,
 };
 
 use crate::executor::{Executor, VmBlockOutput};
@@ -59,8 +59,12 @@ pub struct ParallelExecutor {
     expect_serial: AtomicBool,
     /// After how many transactions the next block too small for two
     /// workers by count is first checked, 0 for not at all: set from the
-    /// last block that started sequentially ([`start::first_check`]).
+    /// last block ([`start::first_check`]).
     next_first_check: AtomicUsize,
+    /// What a transaction of the last block cost if it went on with
+    /// Block-STM, else 0 ([`start::block_stm_price_ns`]): whether the next
+    /// small block runs on Block-STM at once ([`start::at_once`]).
+    last_price_ns: AtomicU64,
 }
 
 impl std::fmt::Debug for ParallelExecutor {
@@ -100,6 +104,7 @@ impl ParallelExecutor {
             sequential: SequentialExecutor::new(),
             expect_serial: AtomicBool::new(false),
             next_first_check: AtomicUsize::new(FIRST_PROBE),
+            last_price_ns: AtomicU64::new(0),
         })
     }
 
@@ -156,17 +161,18 @@ impl Executor for ParallelExecutor {
         VM: Vm,
         S: BaseStorage<VM::Key, VM::Value>,
     {
-        let start = match self.start_for(txns.len()) {
-            Start::BlockStm(workers) => return self.execute_parallel(vm, txns, storage, workers),
-            start => start,
+        let output = match self.start_for(txns.len()) {
+            Start::BlockStm(workers) => self.execute_parallel(vm, txns, storage, workers)?,
+            // On the sequential executor's tables, unless its transactions
+            // prove expensive.
+            start => self.sequential.run_block(txns.len(), |run, started| {
+                self.run_started(vm, txns, storage, run, started, start)
+            })?,
         };
-        // On the sequential executor's tables, unless its transactions
-        // prove expensive.
-        let output = self.sequential.run_block(txns.len(), |run, started| {
-            self.run_started(vm, txns, storage, run, started, start)
-        })?;
         self.next_first_check
             .store(first_check(&output.stats), Ordering::Relaxed);
+        self.last_price_ns
+            .store(block_stm_price_ns(&output.stats), Ordering::Relaxed);
         Ok(output)
     }
 }
@@ -209,6 +215,14 @@ impl ParallelExecutor {
             (_, Some(_)) => Start::ProbedSinceCheck,
             (_, None) => match gate() {
                 0 => Start::Sequential,
+                1 => match at_once(
+                    self.last_price_ns.load(Ordering::Relaxed),
+                    self.threads,
+                    txns,
+                ) {
+                    Some(workers) => Start::BlockStm(workers),
+                    None => Start::Probed(1),
+                },
                 first => Start::Probed(first),
             },
         }

@@ -41,15 +41,20 @@
 //! - after one whose transactions cost under [`PROBE_WORTHY_NS_PER_TXN`]
 //!   each, not at all: a node of cheap transactions pays for one checked
 //!   block (the first is always checked), then for none;
-//! - after one that went on in parallel, from its first transaction on:
-//!   they proved expensive, and each run sequentially is parallelism lost;
+//! - after one that went on with Block-STM: they proved expensive, and
+//!   each run sequentially is parallelism lost. If at what that block's
+//!   transactions cost each ([`block_stm_price_ns`]) this one would win
+//!   clearly, it runs on Block-STM at once ([`at_once`]); else it is
+//!   checked from its first transaction on;
 //! - after any other, from [`FIRST_PROBE`] transactions on.
 //!
 //! A block too small for two workers is priced from its start, at
 //! [`FIRST_PROBE`] transactions and each [`PROBE_GROWTH`] times as many.
-//! A larger block is always checked: its checks cost it under a
-//! thousandth even when its transactions are cheap, and a block of
-//! expensive transactions after cheap ones must not lose its parallelism.
+//! A larger block is always checked, never run on Block-STM at once on
+//! the last block's word: its checks cost it little against its length,
+//! a block of expensive transactions after cheap ones must not lose its
+//! parallelism, and one of cheap transactions after expensive ones would
+//! lose milliseconds on Block-STM where a small one loses microseconds.
 //! A block that ran into an error leaves the choice as it was.
 
 use std::time::Duration;
@@ -108,12 +113,13 @@ pub(super) const PROBE_GROWTH: usize = 4;
 pub(super) const PROBE_WORTHY_NS_PER_TXN: u64 = 1_000;
 
 /// After how many transactions the next block too small for two workers
-/// by count is first checked, after a block that started sequentially with
-/// statistics `last`: 0 (not at all) after one whose
-/// transactions cost under [`PROBE_WORTHY_NS_PER_TXN`] each, 1 after one
-/// that went on in parallel (its transactions proved expensive: every one
-/// run sequentially is parallelism lost, and a check there costs little
-/// against them), else [`FIRST_PROBE`].
+/// by count is first checked, after a block with statistics `last`: 0
+/// (not at all) after one whose transactions cost under
+/// [`PROBE_WORTHY_NS_PER_TXN`] each, 1 after one that went on with
+/// Block-STM (its transactions proved expensive: every one run
+/// sequentially is parallelism lost, and a check there costs little
+/// against them; [`at_once`] may even skip the check), else
+/// [`FIRST_PROBE`].
 pub(super) fn first_check(last: &ExecutionStats) -> usize {
     if last.parallel_from.is_some() {
         1
@@ -122,6 +128,37 @@ pub(super) fn first_check(last: &ExecutionStats) -> usize {
     } else {
         0
     }
+}
+
+/// What each transaction of a block that went on with Block-STM cost, in
+/// nanoseconds: the time its workers had together (the caller's, and each
+/// joined helper's), per transaction; 0 for a block that never ran on
+/// Block-STM. A little more than the transactions cost sequentially: the
+/// machinery and the workers' idle ends are in it.
+pub(super) fn block_stm_price_ns(last: &ExecutionStats) -> u64 {
+    if last.parallel_from.is_none() || last.txns == 0 {
+        return 0;
+    }
+    let workers = 1 + last.helpers_joined as u128;
+    u64::try_from(last.wall_time.as_nanos() * workers / last.txns as u128).unwrap_or(u64::MAX)
+}
+
+/// The workers of a block of `txns` transactions, too small for two by
+/// count, that should run on Block-STM from its first transaction: one
+/// whose transactions, at `price_ns` each (the last block's, which went on
+/// with Block-STM), would finish clearly sooner there ([`worth_parallel`]);
+/// `None` to check it from its first transaction instead.
+///
+/// The check costs such a block its first transaction run alone and a
+/// helper woken that much later: 50 transactions of 20 µs ran 1.71x
+/// checked, 1.76x at once; 20 of them 1.48x and 1.62x. A cheap block
+/// after an expensive one pays Block-STM's cost once (microseconds, on a
+/// block this small) and its low price sends the next one back to the
+/// sequential executor.
+pub(super) fn at_once(price_ns: u64, threads: usize, txns: usize) -> Option<usize> {
+    let workers = rest_workers(threads, txns);
+    let elapsed = Duration::from_nanos(price_ns.saturating_mul(txns as u64));
+    (workers >= 2 && worth_parallel(elapsed, txns, txns, workers, 1)).then_some(workers)
 }
 
 /// The fewest transactions of the rest per worker: each worker is then
@@ -341,6 +378,30 @@ mod tests {
         // One that went on in parallel may have taken less than its
         // sequential time: it is checked at once.
         assert_eq!(first_check(&last(5, 20, Some(4))), 1);
+    }
+
+    #[test]
+    fn a_small_block_runs_on_block_stm_at_once_at_a_price_that_wins() {
+        let last = |micros, txns, helpers_joined, parallel_from| ExecutionStats {
+            txns,
+            wall_time: micros * MICROS,
+            helpers_joined,
+            parallel_from,
+            ..ExecutionStats::default()
+        };
+        // Two workers' time per transaction; none for a sequential block.
+        assert_eq!(block_stm_price_ns(&last(100, 20, 1, Some(0))), 10_000);
+        assert_eq!(block_stm_price_ns(&last(100, 20, 0, Some(4))), 5_000);
+        assert_eq!(block_stm_price_ns(&last(100, 20, 1, None)), 0);
+        assert_eq!(block_stm_price_ns(&last(100, 0, 1, Some(0))), 0);
+        // 20 µs transactions win at 20 and at 8; 1 µs ones never do.
+        assert_eq!(at_once(20_000, 2, 20), Some(2));
+        assert_eq!(at_once(20_000, 2, 8), Some(2));
+        assert_eq!(at_once(1_000, 2, 20), None);
+        assert_eq!(at_once(0, 2, 20), None);
+        // Too few transactions, or one thread, for two workers.
+        assert_eq!(at_once(200_000, 2, 4), None);
+        assert_eq!(at_once(20_000, 1, 20), None);
     }
 
     #[test]
