@@ -80,7 +80,8 @@ pub use error::{BlockError, EngineError};
 pub use executor::{Executor, VmBlockOutput};
 pub use output::{BlockOutput, ExecutionStats, FallbackReason, TxnOutcome};
 pub use parallel::{
-    BlockBuffers, ParallelBlock, ParallelExecutor, StartPolicy, DEFAULT_MIN_TXNS_PER_WORKER,
+    BlockBuffers, ParallelBlock, ParallelExecutor, StartPolicy, AT_ONCE_MAX_TXNS,
+    DEFAULT_MIN_TXNS_PER_WORKER,
 };
 pub use parex_mvmemory::Incarnation;
 pub use sequential::SequentialExecutor;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use parex_engine::{
     BlockError, Executor, FallbackReason, ParallelExecutor, SequentialExecutor, StartPolicy,
-    TxnOutcome, TxnView, Vm, VmError,
+    TxnOutcome, TxnView, Vm, VmError, AT_ONCE_MAX_TXNS,
 };
 use parex_testkit::{effect, quiet_program_panics, Op, Program, ProgramVm};
 
@@ -598,10 +598,25 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
     let expected = SequentialExecutor::new()
         .execute(&SpinVm, &expensive, &storage)
         .unwrap();
-    for _ in 0..2 {
-        let output = executor.execute(&SpinVm, &expensive, &storage).unwrap();
+    // Once a block went on with Block-STM at this price, the next of at
+    // most 256 transactions runs on it at once; a larger one is checked.
+    let larger = spin_txns(AT_ONCE_MAX_TXNS as u64 + 1, true);
+    let expected_larger = SequentialExecutor::new()
+        .execute(&SpinVm, &larger, &storage)
+        .unwrap();
+    for (txns, expected, parallel_from) in [
+        (&expensive, &expected, 4),
+        (&expensive, &expected, 0),
+        (&larger, &expected_larger, 4),
+    ] {
+        let output = executor.execute(&SpinVm, txns, &storage).unwrap();
         assert_eq!(output.effect(), expected.effect());
-        assert_eq!(output.stats.parallel_from, Some(4), "{:?}", output.stats);
+        assert_eq!(
+            output.stats.parallel_from,
+            Some(parallel_from),
+            "{:?}",
+            output.stats
+        );
         assert_eq!(output.stats.workers, 2, "{:?}", output.stats);
     }
     // Under `ProbeSmall`, Block-STM from the first transaction (the

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
-pub use start::StartPolicy;
 use start::{
     at_once, block_stm_price_ns, first_check, rest_workers, worth_parallel, OffsetVm, Overlay,
     COLD_START_MARGIN, COLD_STRETCH_END, FIRST_PROBE, PROBE_GROWTH,
 };
+pub use start::{StartPolicy, AT_ONCE_MAX_TXNS};
 
 use crate::executor::{Executor, VmBlockOutput};
 use crate::kept_buffers::KeptBuffers;
@@ -63,7 +63,8 @@ pub struct ParallelExecutor {
     next_first_check: AtomicUsize,
     /// What a transaction of the last block cost if it went on with
     /// Block-STM, else 0 ([`start::block_stm_price_ns`]): whether the next
-    /// small block runs on Block-STM at once ([`start::at_once`]).
+    /// block, if small enough, runs on Block-STM at once
+    /// ([`start::at_once`]).
     last_price_ns: AtomicU64,
 }
 
@@ -211,20 +212,17 @@ impl ParallelExecutor {
             }
             (StartPolicy::ByCount, None) => Start::Sequential,
             _ if self.threads < 2 => Start::Sequential,
-            // Checks cost a block this size little, whatever came before.
-            (_, Some(_)) => Start::ProbedSinceCheck,
-            (_, None) => match gate() {
-                0 => Start::Sequential,
-                1 => match at_once(
-                    self.last_price_ns.load(Ordering::Relaxed),
-                    self.threads,
-                    txns,
-                ) {
-                    Some(workers) => Start::BlockStm(workers),
-                    None => Start::Probed(1),
-                },
-                first => Start::Probed(first),
-            },
+            _ => {
+                let price = self.last_price_ns.load(Ordering::Relaxed);
+                match (at_once(price, self.threads, txns), by_count, gate()) {
+                    (Some(workers), ..) => Start::BlockStm(workers),
+                    // Checks cost a block this size little, whatever came
+                    // before.
+                    (None, Some(_), _) => Start::ProbedSinceCheck,
+                    (None, None, 0) => Start::Sequential,
+                    (None, None, first) => Start::Probed(first),
+                }
+            }
         }
     }
 

@@ -41,20 +41,27 @@
 //! - after one whose transactions cost under [`PROBE_WORTHY_NS_PER_TXN`]
 //!   each, not at all: a node of cheap transactions pays for one checked
 //!   block (the first is always checked), then for none;
-//! - after one that went on with Block-STM: they proved expensive, and
-//!   each run sequentially is parallelism lost. If at what that block's
-//!   transactions cost each ([`block_stm_price_ns`]) this one would win
-//!   clearly, it runs on Block-STM at once ([`at_once`]); else it is
-//!   checked from its first transaction on;
+//! - after one that went on with Block-STM, from its first transaction
+//!   on: they proved expensive, and each run sequentially is parallelism
+//!   lost;
 //! - after any other, from [`FIRST_PROBE`] transactions on.
 //!
 //! A block too small for two workers is priced from its start, at
 //! [`FIRST_PROBE`] transactions and each [`PROBE_GROWTH`] times as many.
-//! A larger block is always checked, never run on Block-STM at once on
-//! the last block's word: its checks cost it little against its length,
-//! a block of expensive transactions after cheap ones must not lose its
-//! parallelism, and one of cheap transactions after expensive ones would
-//! lose milliseconds on Block-STM where a small one loses microseconds.
+//! A larger block is always checked: a block of expensive transactions
+//! after cheap ones must not lose its parallelism.
+//!
+//! Checks cost an expensive block its first transactions run alone and a
+//! helper woken that much later, 3 to 10% of a block of 20 to 100
+//! transactions of 20 µs. So after a block that went on with Block-STM, a
+//! block of up to [`AT_ONCE_MAX_TXNS`] transactions whose transactions,
+//! at what that block's cost each ([`block_stm_price_ns`]), would win
+//! clearly runs on Block-STM from its first transaction, unchecked
+//! ([`at_once`]). A wrong guess costs it Block-STM's machinery once: its
+//! own low price sends the next block back to the checks. A larger block
+//! loses little to its checks, and would lose milliseconds to a wrong
+//! guess.
+//!
 //! A block that ran into an error leaves the choice as it was.
 
 use std::time::Duration;
@@ -77,9 +84,13 @@ use crate::{
 pub enum StartPolicy {
     /// Every block on the sequential executor, timed; the rest on
     /// Block-STM once the transactions so far show that it would finish
-    /// clearly sooner (see the module's documentation). The default: a
-    /// block of cheap transactions never runs slower than sequentially by
-    /// more than a few clock reads, whatever its size.
+    /// clearly sooner. After a block that went on with Block-STM, a block
+    /// of at most [`AT_ONCE_MAX_TXNS`] transactions runs on Block-STM from
+    /// its first transaction if, at what that block's transactions cost
+    /// each, it would finish clearly sooner there. The default: a block of
+    /// cheap transactions runs slower than sequentially by no more than a
+    /// few clock reads, whatever its size, but once right after expensive
+    /// ones, on Block-STM at once.
     #[default]
     Probe,
     /// A block big enough by count on Block-STM from its first
@@ -118,7 +129,7 @@ pub(super) const PROBE_WORTHY_NS_PER_TXN: u64 = 1_000;
 /// [`PROBE_WORTHY_NS_PER_TXN`] each, 1 after one that went on with
 /// Block-STM (its transactions proved expensive: every one run
 /// sequentially is parallelism lost, and a check there costs little
-/// against them; [`at_once`] may even skip the check), else
+/// against them; unless [`at_once`] skips the checks), else
 /// [`FIRST_PROBE`].
 pub(super) fn first_check(last: &ExecutionStats) -> usize {
     if last.parallel_from.is_some() {
@@ -131,34 +142,54 @@ pub(super) fn first_check(last: &ExecutionStats) -> usize {
 }
 
 /// What each transaction of a block that went on with Block-STM cost, in
-/// nanoseconds: the time its workers had together (the caller's, and each
-/// joined helper's), per transaction; 0 for a block that never ran on
-/// Block-STM. A little more than the transactions cost sequentially: the
-/// machinery and the workers' idle ends are in it.
+/// nanoseconds, as the sequential executor would have run it: the time
+/// its workers had together (the caller's, and each joined helper's) per
+/// transaction, less Block-STM's machinery ([`OVERHEAD_PER_TXN_NS`]); 0
+/// for a block that never ran on Block-STM. The workers' idle ends stay
+/// in it.
 pub(super) fn block_stm_price_ns(last: &ExecutionStats) -> u64 {
     if last.parallel_from.is_none() || last.txns == 0 {
         return 0;
     }
     let workers = 1 + last.helpers_joined as u128;
-    u64::try_from(last.wall_time.as_nanos() * workers / last.txns as u128).unwrap_or(u64::MAX)
+    let price = (last.wall_time.as_nanos() * workers / last.txns as u128)
+        .saturating_sub(OVERHEAD_PER_TXN_NS);
+    u64::try_from(price).unwrap_or(u64::MAX)
 }
 
-/// The workers of a block of `txns` transactions, too small for two by
-/// count, that should run on Block-STM from its first transaction: one
-/// whose transactions, at `price_ns` each (the last block's, which went on
-/// with Block-STM), would finish clearly sooner there ([`worth_parallel`]);
-/// `None` to check it from its first transaction instead.
+/// The most transactions a block may have to run on Block-STM from its
+/// first transaction under [`StartPolicy::Probe`] because the block before
+/// went on with Block-STM at a price that wins.
 ///
-/// The check costs such a block its first transaction run alone and a
-/// helper woken that much later: 50 transactions of 20 µs ran 1.71x
-/// checked, 1.76x at once; 20 of them 1.48x and 1.62x. A cheap block
-/// after an expensive one pays Block-STM's cost once (microseconds, on a
-/// block this small) and its low price sends the next one back to the
-/// sequential executor.
+/// What that gains an expensive block is about constant (its first
+/// transactions not run alone, its helper woken sooner: 55–60 µs for
+/// transactions of 20 µs), while a wrong guess costs a cheap block
+/// Block-STM's machinery once, in proportion to its size: 40–55 µs for
+/// 100 to 128 synthetic transfers. Measured on 2 cores, blocks of 100
+/// transactions of 20 µs went from 1.79x to 1.88–1.90x, of 128 from
+/// 1.85x to 1.87–1.90x, of 256 from 1.87x to 1.90x; alternating strictly
+/// with blocks of as many transfers, the pair lost 4% at 100, 2–5% at
+/// 128 and 4% at 256. A larger block is always checked.
+pub const AT_ONCE_MAX_TXNS: usize = 128;
+
+/// The workers of a block of `txns` transactions that should run on
+/// Block-STM from its first transaction, after a block that went on with
+/// Block-STM at `price_ns` a transaction ([`block_stm_price_ns`]): one of
+/// at most [`AT_ONCE_MAX_TXNS`] whose transactions, at that price, would
+/// finish clearly sooner there ([`worth_parallel`]); `None` to check it
+/// instead.
+///
+/// Checks cost such a block its first transactions run alone and a
+/// helper woken that much later: measured against Block-STM from the
+/// first transaction, 20 transactions of 20 µs ran 1.48x against 1.62x,
+/// 50 of them 1.71x against 1.76x, 100 of them 1.79x against 1.90x. A
+/// cheap block after an expensive one pays Block-STM's cost once, and its
+/// low price sends the next one back to the checks.
 pub(super) fn at_once(price_ns: u64, threads: usize, txns: usize) -> Option<usize> {
     let workers = rest_workers(threads, txns);
     let elapsed = Duration::from_nanos(price_ns.saturating_mul(txns as u64));
-    (workers >= 2 && worth_parallel(elapsed, txns, txns, workers, 1)).then_some(workers)
+    (txns <= AT_ONCE_MAX_TXNS && workers >= 2 && worth_parallel(elapsed, txns, txns, workers, 1))
+        .then_some(workers)
 }
 
 /// The fewest transactions of the rest per worker: each worker is then
@@ -381,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_block_runs_on_block_stm_at_once_at_a_price_that_wins() {
+    fn a_block_runs_on_block_stm_at_once_at_a_price_that_wins() {
         let last = |micros, txns, helpers_joined, parallel_from| ExecutionStats {
             txns,
             wall_time: micros * MICROS,
@@ -389,14 +420,19 @@ mod tests {
             parallel_from,
             ..ExecutionStats::default()
         };
-        // Two workers' time per transaction; none for a sequential block.
-        assert_eq!(block_stm_price_ns(&last(100, 20, 1, Some(0))), 10_000);
-        assert_eq!(block_stm_price_ns(&last(100, 20, 0, Some(4))), 5_000);
+        // Two workers' time per transaction, less the machinery; none for
+        // a sequential block.
+        assert_eq!(block_stm_price_ns(&last(100, 20, 1, Some(0))), 9_000);
+        assert_eq!(block_stm_price_ns(&last(100, 20, 0, Some(4))), 4_000);
+        assert_eq!(block_stm_price_ns(&last(10, 20, 1, Some(0))), 0);
         assert_eq!(block_stm_price_ns(&last(100, 20, 1, None)), 0);
         assert_eq!(block_stm_price_ns(&last(100, 0, 1, Some(0))), 0);
         // 20 µs transactions win at 20 and at 8; 1 µs ones never do.
         assert_eq!(at_once(20_000, 2, 20), Some(2));
         assert_eq!(at_once(20_000, 2, 8), Some(2));
+        assert_eq!(at_once(20_000, 8, AT_ONCE_MAX_TXNS), Some(8));
+        // A larger block is checked, whatever the last one cost.
+        assert_eq!(at_once(20_000, 2, AT_ONCE_MAX_TXNS + 1), None);
         assert_eq!(at_once(1_000, 2, 20), None);
         assert_eq!(at_once(0, 2, 20), None);
         // Too few transactions, or one thread, for two workers.
