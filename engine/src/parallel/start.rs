@@ -166,7 +166,7 @@ pub(super) fn block_stm_price_ns(last: &ExecutionStats) -> u64 {
 /// transactions of 20 µs), while a wrong guess costs a cheap block
 /// Block-STM's machinery once, in proportion to its size: 40–55 µs for
 /// 100 to 128 synthetic transfers. Measured on 2 cores, blocks of 100
-/// transactions of 20 µs went from 1.79x to 1.88–1.90x, of 128 from
+/// transactions of 20 µs went from 1.79x to 1.86–1.90x, of 128 from
 /// 1.85x to 1.87–1.90x, of 256 from 1.87x to 1.90x; alternating strictly
 /// with blocks of as many transfers, the pair lost 4% at 100, 2–5% at
 /// 128 and 4% at 256. A larger block is always checked.
