@@ -845,14 +845,15 @@ mod tests {
     use crate::test_vm::ChainVm;
     use crate::EmptyStorage;
 
-    type ChainBlock<'a> = ParallelBlock<'a, ChainVm, EmptyStorage>;
-
     /// `len` transactions, the first `linked` of them a chain.
     fn chain(len: u32, linked: u32) -> Vec<(u32, bool)> {
         (0..len).map(|i| (i, i < linked)).collect()
     }
 
-    fn next_execution(block: &ChainBlock<'_>, claim: &mut Claim) -> Version {
+    fn next_execution<S: BaseStorage<u32, u64>>(
+        block: &ParallelBlock<'_, ChainVm, S>,
+        claim: &mut Claim,
+    ) -> Version {
         match block.scheduler.next_task(claim) {
             Some(Task::Execute(version)) => version,
             other => panic!("expected an execution, got {other:?}"),
@@ -896,6 +897,37 @@ mod tests {
         );
         let values: Vec<_> = (0..3).map(|key| final_value(&output, key)).collect();
         assert_eq!(values, [Some(1), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn a_halted_block_whose_prefix_overflows_hands_over_for_the_overflow() {
+        // The counter both transactions add to is full in storage: the
+        // halted block's validated prefix overflows at transaction 0, so
+        // the sequential executor takes over there, for that reason.
+        let txns = chain(3, 0);
+        let storage = std::collections::HashMap::from([(u32::MAX, u64::MAX)]);
+        let block = ParallelBlock::new(&ChainVm, &txns, &storage);
+        let wake = || {};
+        let mut a = block.worker_buffers(&wake);
+        let mut b = block.worker_buffers(&wake);
+        let first = next_execution(&block, &mut a.claim);
+        let second = next_execution(&block, &mut b.claim);
+        let _ = block.try_execute(first, &mut a);
+        let _ = block.try_execute(second, &mut b);
+        block.halt_for_contention();
+        block.report(&a);
+        block.report(&b);
+        assert_eq!(block.validated_prefix(), Ok(2));
+        let output = block.finish().unwrap();
+        assert_eq!(output.stats.sequential_fallback_from, Some(0));
+        assert_eq!(
+            output.stats.fallback_reason,
+            Some(FallbackReason::DeltaOverflow)
+        );
+        assert!(output
+            .outcomes
+            .iter()
+            .all(|outcome| *outcome == TxnOutcome::DeltaOverflow));
     }
 
     /// Runs `txns` on one thread through `run_worker_waking`; returns the
