@@ -868,26 +868,41 @@ mod tests {
             .map(|(_, value)| *value)
     }
 
-    #[test]
-    fn a_halted_block_validates_what_lies_beyond_the_in_order_streak() {
-        // Worker B runs transaction 1 before worker A runs transaction 0,
-        // so B read key 0 before it was written; the block halts before
-        // anyone validates. A's streak (transaction 0) needs no validation;
-        // B's stale transaction 1 must fail it and run again sequentially.
-        let txns = chain(3, 3);
-        let storage = EmptyStorage;
-        let block = ParallelBlock::new(&ChainVm, &txns, &storage);
+    /// Worker A takes transaction 0 and worker B transaction 1; they run
+    /// them (B first if `b_first`), and the block halts for contention
+    /// before anyone validates.
+    fn run_two_then_halt<S: BaseStorage<u32, u64>>(
+        block: &ParallelBlock<'_, ChainVm, S>,
+        b_first: bool,
+    ) {
         let wake = || {};
         let mut a = block.worker_buffers(&wake);
         let mut b = block.worker_buffers(&wake);
-        let first = next_execution(&block, &mut a.claim);
-        let second = next_execution(&block, &mut b.claim);
+        let first = next_execution(block, &mut a.claim);
+        let second = next_execution(block, &mut b.claim);
         assert_eq!((first.txn_idx, second.txn_idx), (0, 1));
-        let _ = block.try_execute(second, &mut b);
-        let _ = block.try_execute(first, &mut a);
+        if b_first {
+            let _ = block.try_execute(second, &mut b);
+            let _ = block.try_execute(first, &mut a);
+        } else {
+            let _ = block.try_execute(first, &mut a);
+            let _ = block.try_execute(second, &mut b);
+        }
         block.halt_for_contention();
         block.report(&a);
         block.report(&b);
+    }
+
+    #[test]
+    fn a_halted_block_validates_what_lies_beyond_the_in_order_streak() {
+        // B runs transaction 1 before A runs transaction 0, so B read key 0
+        // before it was written. A's streak (transaction 0) needs no
+        // validation; B's stale transaction 1 must fail it and run again
+        // sequentially.
+        let txns = chain(3, 3);
+        let storage = EmptyStorage;
+        let block = ParallelBlock::new(&ChainVm, &txns, &storage);
+        run_two_then_halt(&block, true);
         assert_eq!(block.validated_prefix(), Ok(1));
         let output = block.finish().unwrap();
         assert_eq!(output.stats.sequential_fallback_from, Some(1));
@@ -907,16 +922,7 @@ mod tests {
         let txns = chain(3, 0);
         let storage = std::collections::HashMap::from([(u32::MAX, u64::MAX)]);
         let block = ParallelBlock::new(&ChainVm, &txns, &storage);
-        let wake = || {};
-        let mut a = block.worker_buffers(&wake);
-        let mut b = block.worker_buffers(&wake);
-        let first = next_execution(&block, &mut a.claim);
-        let second = next_execution(&block, &mut b.claim);
-        let _ = block.try_execute(first, &mut a);
-        let _ = block.try_execute(second, &mut b);
-        block.halt_for_contention();
-        block.report(&a);
-        block.report(&b);
+        run_two_then_halt(&block, false);
         assert_eq!(block.validated_prefix(), Ok(2));
         let output = block.finish().unwrap();
         assert_eq!(output.stats.sequential_fallback_from, Some(0));
