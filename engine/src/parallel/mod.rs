@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
 use start::{
-    at_once, block_stm_price_ns, first_check, rest_workers, worth_parallel, OffsetVm, Overlay,
-    COLD_START_MARGIN, COLD_STRETCH_END, FIRST_PROBE, PROBE_GROWTH,
+    at_once, next_start, rest_workers, worth_parallel, OffsetVm, Overlay, COLD_START_MARGIN,
+    COLD_STRETCH_END, FIRST_PROBE, PROBE_GROWTH,
 };
 pub use start::{StartPolicy, AT_ONCE_MAX_TXNS};
 
@@ -31,7 +31,10 @@ use crate::{BaseStorage, BlockError, EngineError, ExecutionStats, SequentialExec
 /// [`SequentialExecutor`](crate::SequentialExecutor)'s tables and goes on
 /// with Block-STM only once its transactions prove expensive enough to
 /// gain from it ([`StartPolicy`]): on two cores, cheap transfers run
-/// slower on Block-STM at every block size. Block-STM's part gets
+/// slower on Block-STM at every block size. After a block that went on
+/// with Block-STM, a block of at most [`AT_ONCE_MAX_TXNS`] transactions
+/// that would win at that block's price runs on Block-STM from its first
+/// transaction instead. Block-STM's part gets
 /// `min(threads, ⌈rest / 4⌉)` workers for the `rest` transactions left.
 /// [`StartPolicy::ProbeSmall`] runs a block big enough for two workers by
 /// count (`txns / min_txns_per_worker`) on Block-STM from its first
@@ -58,13 +61,13 @@ pub struct ParallelExecutor {
     /// ([`ParallelBlock::with_helpers_held`]).
     expect_serial: AtomicBool,
     /// After how many transactions the next block too small for two
-    /// workers by count is first checked, 0 for not at all: set from the
-    /// last block ([`start::first_check`]).
+    /// workers by count is first checked, 0 for not at all
+    /// ([`start::NextStart::first_check`]).
     next_first_check: AtomicUsize,
-    /// What a transaction of the last block cost if it went on with
-    /// Block-STM, else 0 ([`start::block_stm_price_ns`]): whether the next
-    /// block, if small enough, runs on Block-STM at once
-    /// ([`start::at_once`]).
+    /// What a transaction of the last block cost as the sequential
+    /// executor would run it, if the block went on with Block-STM, else 0
+    /// ([`start::NextStart::price_ns`]): whether the next block, if small
+    /// enough, runs on Block-STM at once ([`start::at_once`]).
     last_price_ns: AtomicU64,
 }
 
@@ -81,7 +84,8 @@ impl std::fmt::Debug for ParallelExecutor {
 
 /// The default of [`ParallelExecutor::with_min_txns_per_worker`]: a block
 /// under 64 transactions is too small for two workers by count, and is
-/// checked only after a block of expensive transactions ([`StartPolicy`]);
+/// checked only after a block of expensive transactions, if it does not
+/// run on Block-STM at once after it ([`StartPolicy`]);
 /// under [`StartPolicy::ProbeSmall`] a larger one runs on Block-STM from
 /// its first transaction. A compromise, not a measured optimum: on the
 /// 2-core development machines Block-STM never paid for cheap transfers
@@ -162,18 +166,24 @@ impl Executor for ParallelExecutor {
         VM: Vm,
         S: BaseStorage<VM::Key, VM::Value>,
     {
+        // What the check that sent the block on to Block-STM priced its
+        // transactions at, if one did.
+        let mut switch_price_ns = None;
         let output = match self.start_for(txns.len()) {
             Start::BlockStm(workers) => self.execute_parallel(vm, txns, storage, workers)?,
             // On the sequential executor's tables, unless its transactions
             // prove expensive.
             start => self.sequential.run_block(txns.len(), |run, started| {
-                self.run_started(vm, txns, storage, run, started, start)
+                let (stats, price) = self.run_started(vm, txns, storage, run, started, start)?;
+                switch_price_ns = price;
+                Ok(stats)
             })?,
         };
-        self.next_first_check
-            .store(first_check(&output.stats), Ordering::Relaxed);
-        self.last_price_ns
-            .store(block_stm_price_ns(&output.stats), Ordering::Relaxed);
+        if let Some(next) = next_start(&output.stats, switch_price_ns) {
+            self.next_first_check
+                .store(next.first_check, Ordering::Relaxed);
+            self.last_price_ns.store(next.price_ns, Ordering::Relaxed);
+        }
         Ok(output)
     }
 }
@@ -300,7 +310,9 @@ impl ParallelExecutor {
     /// if `start` says so, the rest on Block-STM (see [`StartPolicy`]).
     /// Leaves every outcome in `run.outcomes` and every final value in
     /// `run.written` (see [`SequentialExecutor::run_block`]); `started` is
-    /// when the block started.
+    /// when the block started. Returns the block's statistics, and what a
+    /// transaction cost at the check that sent it on to Block-STM, if one
+    /// did.
     fn run_started<VM, S>(
         &self,
         vm: &VM,
@@ -309,7 +321,7 @@ impl ParallelExecutor {
         run: &mut SequentialRun<VM::Key, VM::Value, VM::Output>,
         started: Instant,
         start: Start,
-    ) -> Result<ExecutionStats, BlockError>
+    ) -> Result<(ExecutionStats, Option<u64>), BlockError>
     where
         VM: Vm,
         S: BaseStorage<VM::Key, VM::Value>,
@@ -330,6 +342,7 @@ impl ParallelExecutor {
         // The transactions done and the time elapsed at the last check,
         // when the price is taken since then.
         let mut last_check: Option<(usize, Duration)> = None;
+        let mut switch_price_ns = None;
         loop {
             let end = check.min(block_size);
             run.execute(vm, &txns[done..end], done, storage)?;
@@ -364,11 +377,13 @@ impl ParallelExecutor {
                 1
             };
             if worth_parallel(since, done - from, rest, workers, margin) {
+                let price = since.as_nanos() / (done - from) as u128;
+                switch_price_ns = Some(u64::try_from(price).unwrap_or(u64::MAX));
                 break;
             }
         }
         if done == block_size {
-            return Ok(ExecutionStats::sequential(block_size));
+            return Ok((ExecutionStats::sequential(block_size), None));
         }
 
         let rest = block_size - done;
@@ -397,13 +412,14 @@ impl ParallelExecutor {
         // Later writes replace the start's at their place in block order.
         run.later_values = output.final_values;
         let stats = output.stats;
-        Ok(ExecutionStats {
+        let stats = ExecutionStats {
             txns: block_size,
             executions: stats.executions + done as u64,
             sequential_fallback_from: stats.sequential_fallback_from.map(|from| from + done),
             parallel_from: Some(done),
             ..stats
-        })
+        };
+        Ok((stats, switch_price_ns))
     }
 }
 

@@ -36,33 +36,35 @@
 //! transfers (2 µs) ran 5% slower for it. So the last block decides how a
 //! block too small for two workers by count
 //! ([`ParallelExecutor::workers_for`](super::ParallelExecutor::workers_for))
-//! is checked ([`first_check`]), from the two clock reads that time every
+//! is checked ([`next_start`]), from the two clock reads that time every
 //! block anyway:
 //! - after one whose transactions cost under [`PROBE_WORTHY_NS_PER_TXN`]
 //!   each, not at all: a node of cheap transactions pays for one checked
 //!   block (the first is always checked), then for none;
-//! - after one that went on with Block-STM, from its first transaction
-//!   on: they proved expensive, and each run sequentially is parallelism
-//!   lost;
+//! - after one whose transactions proved expensive on Block-STM, from its
+//!   first transaction on: each run sequentially is parallelism lost;
 //! - after any other, from [`FIRST_PROBE`] transactions on.
 //!
 //! A block too small for two workers is priced from its start, at
 //! [`FIRST_PROBE`] transactions and each [`PROBE_GROWTH`] times as many.
-//! A larger block is always checked: a block of expensive transactions
-//! after cheap ones must not lose its parallelism.
+//! A larger block is checked whatever came before (but see below): a
+//! block of expensive transactions after cheap ones must not lose its
+//! parallelism.
 //!
 //! Checks cost an expensive block its first transactions run alone and a
 //! helper woken that much later, 3 to 10% of a block of 20 to 100
 //! transactions of 20 µs. So after a block that went on with Block-STM, a
-//! block of up to [`AT_ONCE_MAX_TXNS`] transactions whose transactions,
-//! at what that block's cost each ([`block_stm_price_ns`]), would win
-//! clearly runs on Block-STM from its first transaction, unchecked
-//! ([`at_once`]). A wrong guess costs it Block-STM's machinery once: its
-//! own low price sends the next block back to the checks. A larger block
+//! block of up to [`AT_ONCE_MAX_TXNS`] transactions, of any size by
+//! count, whose transactions would win clearly at what that block's cost
+//! each ([`NextStart::price_ns`]) runs on Block-STM from its first
+//! transaction, unchecked ([`at_once`]). A wrong guess costs it
+//! Block-STM's machinery once: its own low price, whatever the number of
+//! workers, sends the next block back to the checks. A larger block
 //! loses little to its checks, and would lose milliseconds to a wrong
 //! guess.
 //!
-//! A block that ran into an error leaves the choice as it was.
+//! A block of fewer than [`FIRST_PROBE`] transactions, and one that ran
+//! into an error, leave the choice as it was.
 
 use std::time::Duration;
 
@@ -123,43 +125,77 @@ pub(super) const PROBE_GROWTH: usize = 4;
 /// nanoseconds are lost in the noise.
 pub(super) const PROBE_WORTHY_NS_PER_TXN: u64 = 1_000;
 
-/// After how many transactions the next block too small for two workers
-/// by count is first checked, after a block with statistics `last`: 0
-/// (not at all) after one whose transactions cost under
-/// [`PROBE_WORTHY_NS_PER_TXN`] each, 1 after one that went on with
-/// Block-STM (its transactions proved expensive: every one run
-/// sequentially is parallelism lost, and a check there costs little
-/// against them; unless [`at_once`] skips the checks), else
-/// [`FIRST_PROBE`].
-pub(super) fn first_check(last: &ExecutionStats) -> usize {
-    if last.parallel_from.is_some() {
-        1
-    } else if last.wall_time.as_nanos() >= u128::from(PROBE_WORTHY_NS_PER_TXN) * last.txns as u128 {
-        FIRST_PROBE
-    } else {
-        0
-    }
+/// What a block tells of how the next one starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NextStart {
+    /// After how many transactions the next block too small for two
+    /// workers by count is first checked; 0 for not at all.
+    pub(super) first_check: usize,
+    /// What a transaction cost, in nanoseconds, as the sequential executor
+    /// would run it, if the block went on with Block-STM; else 0. Whether
+    /// the next block runs on Block-STM at once ([`at_once`]).
+    pub(super) price_ns: u64,
 }
 
-/// What each transaction of a block that went on with Block-STM cost, in
-/// nanoseconds, as the sequential executor would have run it: the time
-/// its workers had together (the caller's, and each joined helper's) per
-/// transaction, less Block-STM's machinery ([`OVERHEAD_PER_TXN_NS`]); 0
-/// for a block that never ran on Block-STM. The workers' idle ends stay
-/// in it.
-pub(super) fn block_stm_price_ns(last: &ExecutionStats) -> u64 {
-    if last.parallel_from.is_none() || last.txns == 0 {
-        return 0;
+/// What a block with statistics `last` tells of how the next starts;
+/// `switch_price_ns` is what its transactions cost at the check that sent
+/// it on to Block-STM, if one did. `None` for a block of fewer than
+/// [`FIRST_PROBE`] transactions (an empty node block is its reward and
+/// its payout): it says nothing of what transactions cost, and the choice
+/// stays as it was.
+///
+/// The next small block is first checked:
+/// - after one that a check sent on to Block-STM, or that ran on it at a
+///   price of at least [`PROBE_WORTHY_NS_PER_TXN`], after 1 transaction:
+///   its transactions proved expensive, every one run sequentially is
+///   parallelism lost, and a check costs little against them (unless
+///   [`at_once`] skips the checks);
+/// - after any other that ran on Block-STM, or one whose transactions cost
+///   at least [`PROBE_WORTHY_NS_PER_TXN`] each sequentially, after
+///   [`FIRST_PROBE`];
+/// - after one of cheaper transactions, not at all.
+///
+/// The price of a block run on Block-STM from its first transaction is
+/// the time its workers had together (the caller's, and each joined
+/// helper's) after Block-STM's start ([`FIXED_COST_NS`], paid once
+/// whatever the workers), per transaction, less its machinery
+/// ([`OVERHEAD_PER_TXN_NS`]): what the cost model would predict for it,
+/// read backwards. Taking the start once per worker would price a block
+/// of free transactions on 8 workers at 1.5 µs each, enough to run the
+/// next on Block-STM at once, and the next after it. A block a check sent
+/// on is priced by that check: its sequential start is in its wall time.
+pub(super) fn next_start(last: &ExecutionStats, switch_price_ns: Option<u64>) -> Option<NextStart> {
+    if last.txns < FIRST_PROBE {
+        return None;
     }
-    let workers = 1 + last.helpers_joined as u128;
-    let price = (last.wall_time.as_nanos() * workers / last.txns as u128)
-        .saturating_sub(OVERHEAD_PER_TXN_NS);
-    u64::try_from(price).unwrap_or(u64::MAX)
+    let price_ns = match last.parallel_from {
+        None => 0,
+        Some(0) => {
+            let workers = 1 + last.helpers_joined as u128;
+            let busy = last.wall_time.as_nanos().saturating_sub(FIXED_COST_NS);
+            let price = (busy * workers / last.txns as u128).saturating_sub(OVERHEAD_PER_TXN_NS);
+            u64::try_from(price).unwrap_or(u64::MAX)
+        }
+        Some(_) => switch_price_ns.unwrap_or(0),
+    };
+    let probe_worthy = u128::from(PROBE_WORTHY_NS_PER_TXN) * last.txns as u128;
+    let first_check = match last.parallel_from {
+        Some(0) if price_ns >= PROBE_WORTHY_NS_PER_TXN => 1,
+        Some(0) => FIRST_PROBE,
+        Some(_) => 1,
+        None if last.wall_time.as_nanos() >= probe_worthy => FIRST_PROBE,
+        None => 0,
+    };
+    Some(NextStart {
+        first_check,
+        price_ns,
+    })
 }
 
 /// The most transactions a block may have to run on Block-STM from its
-/// first transaction under [`StartPolicy::Probe`] because the block before
-/// went on with Block-STM at a price that wins.
+/// first transaction because the block before went on with Block-STM at a
+/// price that wins ([`StartPolicy::Probe`], and the blocks
+/// [`StartPolicy::ProbeSmall`] starts as `Probe` does).
 ///
 /// What that gains an expensive block is about constant (its first
 /// transactions not run alone, its helper woken sooner: 55–60 µs for
@@ -174,7 +210,7 @@ pub const AT_ONCE_MAX_TXNS: usize = 128;
 
 /// The workers of a block of `txns` transactions that should run on
 /// Block-STM from its first transaction, after a block that went on with
-/// Block-STM at `price_ns` a transaction ([`block_stm_price_ns`]): one of
+/// Block-STM at `price_ns` a transaction ([`next_start`]): one of
 /// at most [`AT_ONCE_MAX_TXNS`] whose transactions, at that price, would
 /// finish clearly sooner there ([`worth_parallel`]); `None` to check it
 /// instead.
@@ -395,38 +431,104 @@ mod tests {
         assert!(worth_parallel(60 * MICROS, 3, 96, 2, COLD_START_MARGIN));
     }
 
-    #[test]
-    fn blocks_are_probed_after_one_of_a_microsecond_a_transaction() {
-        let last = |micros, txns, parallel_from| ExecutionStats {
-            txns,
-            wall_time: micros * MICROS,
-            parallel_from,
-            ..ExecutionStats::default()
-        };
-        assert_eq!(first_check(&last(20, 20, None)), FIRST_PROBE);
-        assert_eq!(first_check(&last(19, 20, None)), 0);
-        assert_eq!(first_check(&last(0, 0, None)), FIRST_PROBE);
-        // One that went on in parallel may have taken less than its
-        // sequential time: it is checked at once.
-        assert_eq!(first_check(&last(5, 20, Some(4))), 1);
-    }
-
-    #[test]
-    fn a_block_runs_on_block_stm_at_once_at_a_price_that_wins() {
-        let last = |micros, txns, helpers_joined, parallel_from| ExecutionStats {
+    /// The statistics of a block of `txns` transactions that took
+    /// `micros`, `helpers_joined` helpers besides the caller, and went on
+    /// with Block-STM from `parallel_from`.
+    fn last(
+        micros: u32,
+        txns: usize,
+        helpers_joined: usize,
+        parallel_from: Option<usize>,
+    ) -> ExecutionStats {
+        ExecutionStats {
             txns,
             wall_time: micros * MICROS,
             helpers_joined,
             parallel_from,
             ..ExecutionStats::default()
-        };
-        // Two workers' time per transaction, less the machinery; none for
-        // a sequential block.
-        assert_eq!(block_stm_price_ns(&last(100, 20, 1, Some(0))), 9_000);
-        assert_eq!(block_stm_price_ns(&last(100, 20, 0, Some(4))), 4_000);
-        assert_eq!(block_stm_price_ns(&last(10, 20, 1, Some(0))), 0);
-        assert_eq!(block_stm_price_ns(&last(100, 20, 1, None)), 0);
-        assert_eq!(block_stm_price_ns(&last(100, 0, 1, Some(0))), 0);
+        }
+    }
+
+    fn first_check(last: &ExecutionStats, switch_price_ns: Option<u64>) -> Option<usize> {
+        next_start(last, switch_price_ns).map(|next| next.first_check)
+    }
+
+    fn price(last: &ExecutionStats, switch_price_ns: Option<u64>) -> Option<u64> {
+        next_start(last, switch_price_ns).map(|next| next.price_ns)
+    }
+
+    #[test]
+    fn blocks_are_probed_after_one_of_a_microsecond_a_transaction() {
+        assert_eq!(first_check(&last(20, 20, 0, None), None), Some(FIRST_PROBE));
+        assert_eq!(first_check(&last(19, 20, 0, None), None), Some(0));
+        // One that a check sent on to Block-STM may have taken less than
+        // its sequential time: the next is checked at once.
+        assert_eq!(first_check(&last(5, 20, 1, Some(4)), Some(20_000)), Some(1));
+        // So is one that ran on Block-STM at a price that shows expensive
+        // transactions; one that ran on it cheaply only at 4.
+        assert_eq!(first_check(&last(230, 20, 1, Some(0)), None), Some(1));
+        assert_eq!(
+            first_check(&last(25, 20, 1, Some(0)), None),
+            Some(FIRST_PROBE)
+        );
+        // Fewer transactions than the first check say nothing: an empty
+        // node block is two.
+        assert_eq!(next_start(&last(50, 2, 0, None), None), None);
+        assert_eq!(next_start(&last(0, 0, 0, None), None), None);
+    }
+
+    #[test]
+    fn a_block_is_priced_by_its_workers_time_after_the_start_or_by_its_check() {
+        // Two workers' time after the start, per transaction, less the
+        // machinery.
+        assert_eq!(price(&last(230, 20, 1, Some(0)), None), Some(19_000));
+        assert_eq!(price(&last(130, 20, 0, Some(0)), None), Some(4_000));
+        assert_eq!(price(&last(40, 20, 1, Some(0)), None), Some(0));
+        // A block a check sent on: what the check measured.
+        assert_eq!(
+            price(&last(230, 20, 1, Some(4)), Some(21_000)),
+            Some(21_000)
+        );
+        assert_eq!(price(&last(230, 20, 1, Some(4)), None), Some(0));
+        // One that never ran on Block-STM.
+        assert_eq!(price(&last(400, 20, 0, None), None), Some(0));
+    }
+
+    #[test]
+    fn blocks_of_free_transactions_on_block_stm_never_price_the_next_onto_it() {
+        // What the cost model predicts for a block of transactions that
+        // cost nothing, on any number of workers, and what the 2-core
+        // machines measured (helpers up 13 µs after the call, Block-STM's
+        // cost per transaction at 2 threads up to 1.5 µs): read back as a
+        // price, it must never send the next block to Block-STM at once.
+        for workers in 2..=16 {
+            for txns in FIRST_PROBE..=AT_ONCE_MAX_TXNS {
+                let w = workers as u128;
+                let n = txns as u128;
+                let predicted =
+                    FIXED_COST_NS + n * OVERHEAD_PER_TXN_NS * 100 / (w * PARALLEL_EFFICIENCY_PCT);
+                let measured = 13_000 + n * 1_500 / w;
+                for wall in [predicted, measured] {
+                    let stats = ExecutionStats {
+                        txns,
+                        wall_time: Duration::from_nanos(wall as u64),
+                        helpers_joined: workers - 1,
+                        parallel_from: Some(0),
+                        ..ExecutionStats::default()
+                    };
+                    let price = price(&stats, None).unwrap_or(0);
+                    assert_eq!(
+                        at_once(price, workers, txns),
+                        None,
+                        "{workers} workers, {txns} transactions, {wall} ns: {price} ns each"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_block_runs_on_block_stm_at_once_at_a_price_that_wins() {
         // 20 µs transactions win at 20 and at 8; 1 µs ones never do.
         assert_eq!(at_once(20_000, 2, 20), Some(2));
         assert_eq!(at_once(20_000, 2, 8), Some(2));
