@@ -528,9 +528,9 @@ fn a_cheap_small_block_after_expensive_ones_runs_on_block_stm_once() {
             .parallel_from
     };
     // The last block's price sends the next to Block-STM, cheap as it is;
-    // its own low price sends the one after back to the sequential
-    // executor (checked after 4 transactions, which a preemption could
-    // make look expensive: then again), and the next is not even checked.
+    // its own low price sends the ones after back to the sequential
+    // executor, unchecked as after any block of cheap transactions (a
+    // preempted block could look expensive: then again).
     let mut runs = Vec::new();
     let returned = (0..3).any(|_| {
         for _ in 0..2 {
@@ -549,6 +549,13 @@ fn a_cheap_small_block_after_expensive_ones_runs_on_block_stm_once() {
     assert_eq!(parallel_from(&expensive), None);
     assert_eq!(parallel_from(&expensive), Some(4));
     assert_eq!(parallel_from(&spin_txns(2, false)), None);
+    assert_eq!(parallel_from(&expensive), Some(0));
+    // So does a block that fails, whatever its VM.
+    quiet_program_panics();
+    let failing = vec![Program(vec![Op::PanicIf { key: 1, modulus: 1 }]); 8];
+    assert!(executor
+        .execute(&ProgramVm, &failing, &HashMap::new())
+        .is_err());
     assert_eq!(parallel_from(&expensive), Some(0));
 }
 

@@ -150,10 +150,9 @@ pub(super) struct NextStart {
 ///   its transactions proved expensive, every one run sequentially is
 ///   parallelism lost, and a check costs little against them (unless
 ///   [`at_once`] skips the checks);
-/// - after any other that ran on Block-STM, or one whose transactions cost
-///   at least [`PROBE_WORTHY_NS_PER_TXN`] each sequentially, after
-///   [`FIRST_PROBE`];
-/// - after one of cheaper transactions, not at all.
+/// - after one run sequentially whose transactions cost at least
+///   [`PROBE_WORTHY_NS_PER_TXN`] each, after [`FIRST_PROBE`];
+/// - after one of cheaper transactions, run either way, not at all.
 ///
 /// The price of a block run on Block-STM from its first transaction is
 /// the time its workers had together (the caller's, and each joined
@@ -181,7 +180,7 @@ pub(super) fn next_start(last: &ExecutionStats, switch_price_ns: Option<u64>) ->
     let probe_worthy = u128::from(PROBE_WORTHY_NS_PER_TXN) * last.txns as u128;
     let first_check = match last.parallel_from {
         Some(0) if price_ns >= PROBE_WORTHY_NS_PER_TXN => 1,
-        Some(0) => FIRST_PROBE,
+        Some(0) => 0,
         Some(_) => 1,
         None if last.wall_time.as_nanos() >= probe_worthy => FIRST_PROBE,
         None => 0,
@@ -465,12 +464,10 @@ mod tests {
         // its sequential time: the next is checked at once.
         assert_eq!(first_check(&last(5, 20, 1, Some(4)), Some(20_000)), Some(1));
         // So is one that ran on Block-STM at a price that shows expensive
-        // transactions; one that ran on it cheaply only at 4.
+        // transactions; one that ran on it cheaply, as one of cheap
+        // transactions run sequentially, not at all.
         assert_eq!(first_check(&last(230, 20, 1, Some(0)), None), Some(1));
-        assert_eq!(
-            first_check(&last(25, 20, 1, Some(0)), None),
-            Some(FIRST_PROBE)
-        );
+        assert_eq!(first_check(&last(25, 20, 1, Some(0)), None), Some(0));
         // Fewer transactions than the first check say nothing: an empty
         // node block is two.
         assert_eq!(next_start(&last(50, 2, 0, None), None), None);
