@@ -59,7 +59,7 @@
 //! each ([`NextStart::price_ns`]) runs on Block-STM from its first
 //! transaction, unchecked ([`at_once`]). A wrong guess costs it
 //! Block-STM's machinery once: its own low price, whatever the number of
-//! workers, sends the next block back to the checks. A larger block
+//! workers, sends the next block back to the sequential executor. A larger block
 //! loses little to its checks, and would lose milliseconds to a wrong
 //! guess.
 //!
