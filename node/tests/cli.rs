@@ -184,6 +184,17 @@ fn the_devnet_says_how_its_blocks_ran_under_each_parallel_start() {
         out.contains("under contention, 0 after a delta overflow, 0 outgrowing the memory"),
         "{out}"
     );
+    // Blocks of the sequential path are none of the parallel path's.
+    let dir = tempfile::tempdir().unwrap();
+    let off = ["block-stm", "--parallel-execution-enabled", "false"];
+    let run = devnet(dir.path(), &[&args[..], &off].concat());
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out = stdout(&run);
+    assert!(
+        out.contains("block-stm:   0 of the parallel path's blocks (0 after")
+            && out.contains("; 0 stayed sequential"),
+        "{out}"
+    );
 }
 
 #[test]

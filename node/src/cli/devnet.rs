@@ -106,7 +106,9 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
             ExecutionPath::Shadow => totals.shadow += 1,
         }
         totals.diverged += u64::from(summary.diverged);
-        totals.engine.add(&summary.stats);
+        totals
+            .engine
+            .add(&summary.stats, summary.path == ExecutionPath::Parallel);
         if summary.orphaned() > 0 {
             // The generator assumed every transaction applies; realign its
             // nonces and multisig set-ups with the chain.
@@ -217,7 +219,8 @@ struct EngineTotals {
     validations: u64,
     validation_failures: u64,
     dependency_waits: u64,
-    /// Blocks that went on in parallel after a sequential start.
+    /// Blocks of the parallel path that went on in parallel after a
+    /// sequential start.
     switched: u64,
     /// Blocks that Block-STM handed to the sequential executor midway, by
     /// reason: contention, a delta overflow, a full memory.
@@ -231,13 +234,18 @@ struct EngineTotals {
 }
 
 impl EngineTotals {
-    fn add(&mut self, stats: &parex_engine::ExecutionStats) {
+    /// Adds a block's statistics; how it started counts only for a block
+    /// of the parallel path (`on_parallel_path`): the sequential path's,
+    /// and a shadow block's kept sequential result, never ran on
+    /// Block-STM by design.
+    fn add(&mut self, stats: &parex_engine::ExecutionStats, on_parallel_path: bool) {
         self.executions += stats.executions;
         self.reexecutions += stats.reexecutions();
         self.validations += stats.validations;
         self.validation_failures += stats.validation_failures;
         self.dependency_waits += stats.dependency_waits;
         match stats.parallel_from {
+            _ if !on_parallel_path => {}
             None => self.stayed_sequential += 1,
             Some(0) => {}
             Some(_) => self.switched += 1,
