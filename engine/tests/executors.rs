@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parex_engine::{
-    BlockError, Executor, FallbackReason, ParallelExecutor, SequentialExecutor, StartPolicy,
-    TxnOutcome, TxnView, Vm, VmError, AT_ONCE_MAX_TXNS,
+    BlockError, ExecutionStats, Executor, FallbackReason, ParallelExecutor, SequentialExecutor,
+    StartPolicy, TxnOutcome, TxnView, Vm, VmBlockOutput, VmError, AT_ONCE_MAX_TXNS,
 };
 use parex_testkit::{effect, quiet_program_panics, Op, Program, ProgramVm};
 
@@ -469,6 +469,22 @@ impl Vm for SpinVm {
 
 /// A block of 40 [`SpinVm`] transactions: too few for two workers by
 /// count (32 each).
+/// Runs `txns` (on empty storage) and checks that they gave `expected`
+/// and went on with Block-STM, on two workers, from `parallel_from`.
+fn runs_on_two_workers_from(
+    executor: &ParallelExecutor,
+    txns: &[(u64, bool)],
+    expected: &VmBlockOutput<SpinVm>,
+    parallel_from: usize,
+) -> ExecutionStats {
+    let output = executor.execute(&SpinVm, txns, &HashMap::new()).unwrap();
+    assert_eq!(output.effect(), expected.effect());
+    let stats = output.stats;
+    assert_eq!(stats.parallel_from, Some(parallel_from), "{stats:?}");
+    assert_eq!(stats.workers, 2, "{stats:?}");
+    stats
+}
+
 fn spin_block(spin: bool) -> Vec<(u64, bool)> {
     spin_txns(40, spin)
 }
@@ -490,16 +506,8 @@ fn a_small_block_of_expensive_transactions_goes_on_in_parallel() {
     // The first block is checked after 4 transactions; once one went on
     // in parallel at this price, the next run on Block-STM at once.
     for parallel_from in [4, 0, 0] {
-        let output = executor.execute(&SpinVm, &txns, &storage).unwrap();
-        assert_eq!(output.effect(), expected.effect());
-        assert_eq!(
-            output.stats.parallel_from,
-            Some(parallel_from),
-            "{:?}",
-            output.stats
-        );
-        assert_eq!(output.stats.workers, 2, "{:?}", output.stats);
-        assert!(output.stats.executions >= 40, "{:?}", output.stats);
+        let stats = runs_on_two_workers_from(&executor, &txns, &expected, parallel_from);
+        assert!(stats.executions >= 40, "{stats:?}");
     }
     // One thread, or the sequential policy, never switches.
     for executor in [
@@ -627,15 +635,7 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
         (&expensive, &expected, 0),
         (&larger, &expected_larger, 4),
     ] {
-        let output = executor.execute(&SpinVm, txns, &storage).unwrap();
-        assert_eq!(output.effect(), expected.effect());
-        assert_eq!(
-            output.stats.parallel_from,
-            Some(parallel_from),
-            "{:?}",
-            output.stats
-        );
-        assert_eq!(output.stats.workers, 2, "{:?}", output.stats);
+        runs_on_two_workers_from(&executor, txns, expected, parallel_from);
     }
     // Under `ProbeSmall`, Block-STM from the first transaction (the
     // running count makes the block a chain, which may then halt).

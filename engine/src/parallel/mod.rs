@@ -213,7 +213,6 @@ impl ParallelExecutor {
     /// after the last block.
     fn start_for(&self, txns: usize) -> Start {
         let by_count = self.workers_for(txns);
-        let gate = || self.next_first_check.load(Ordering::Relaxed);
         match (self.start, by_count) {
             (StartPolicy::ParallelAfter(first), _) => Start::ParallelAfter(first),
             (_, Some(workers)) if self.min_txns_per_worker == 0 => Start::BlockStm(workers),
@@ -224,7 +223,8 @@ impl ParallelExecutor {
             _ if self.threads < 2 => Start::Sequential,
             _ => {
                 let price = self.last_price_ns.load(Ordering::Relaxed);
-                match (at_once(price, self.threads, txns), by_count, gate()) {
+                let first_check = self.next_first_check.load(Ordering::Relaxed);
+                match (at_once(price, self.threads, txns), by_count, first_check) {
                     (Some(workers), ..) => Start::BlockStm(workers),
                     // Checks cost a block this size little, whatever came
                     // before.
