@@ -57,8 +57,10 @@ pub struct ExecutionConfig {
     /// for two starts sequentially inside the engine (waking a worker costs
     /// more than a few microsecond transactions), going on in parallel only
     /// if its transactions prove expensive; under [`ParallelStart::Probe`]
-    /// every block does, and only one too small for two is left unchecked
-    /// after a block of cheap transactions. 0 runs Block-STM on every
+    /// every block does, only one too small for two is left unchecked
+    /// after a block of cheap transactions, and after a block that went on
+    /// with Block-STM one of up to `parex_engine::AT_ONCE_MAX_TXNS` may
+    /// run on it at once. 0 runs Block-STM on every
     /// block of the parallel path from its first transaction. `parex
     /// calibrate` measures both thresholds on this machine.
     pub min_txs_per_worker: usize,
