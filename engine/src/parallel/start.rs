@@ -199,12 +199,15 @@ pub(super) fn next_start(last: &ExecutionStats, switch_price_ns: Option<u64>) ->
 /// What that gains an expensive block is about constant (its first
 /// transactions not run alone, its helper woken sooner: 55–60 µs for
 /// transactions of 20 µs), while a wrong guess costs a cheap block
-/// Block-STM's machinery once, in proportion to its size: 40–55 µs for
-/// 100 to 128 synthetic transfers. Measured on 2 cores, blocks of 100
-/// transactions of 20 µs went from 1.79x to 1.86–1.90x, of 128 from
-/// 1.85x to 1.87–1.90x, of 256 from 1.87x to 1.90x; alternating strictly
-/// with blocks of as many transfers, the pair lost 4% at 100, 2–5% at
-/// 128 and 4% at 256. A larger block is always checked.
+/// Block-STM's machinery once, in proportion to its size: 34–45 µs for
+/// 100 to 128 synthetic transfers. `--example alternating` on 2 cores,
+/// against a build with this limit at 0: runs of blocks of 100
+/// transactions of 20 µs went from 1.80x to 1.89x a round, of 128 from
+/// 1.83x to 1.88x; alternating strictly with blocks of as many transfers
+/// (each then at 0.24x), a round went from 1.78x to 1.73x at 100 and from
+/// 1.82x to 1.76x at 128. At 256 an earlier, temporary version measured
+/// a gain of 1.6% against a loss of 4%. A larger block is always
+/// checked.
 pub const AT_ONCE_MAX_TXNS: usize = 128;
 
 /// The workers of a block of `txns` transactions that should run on
@@ -217,9 +220,12 @@ pub const AT_ONCE_MAX_TXNS: usize = 128;
 /// Checks cost such a block its first transactions run alone and a
 /// helper woken that much later: measured against Block-STM from the
 /// first transaction, 20 transactions of 20 µs ran 1.48x against 1.62x,
-/// 50 of them 1.71x against 1.76x, 100 of them 1.79x against 1.90x. A
-/// cheap block after an expensive one pays Block-STM's cost once, and its
-/// low price sends the next one back to the checks.
+/// 50 of them 1.71x against 1.76x, 100 of them 1.79x against 1.90x
+/// (temporary examples alternating the executors at 8de860c; `parex
+/// bench --workload heavy` now shows the shipped executor level with
+/// Block-STM). A cheap block after an expensive one pays Block-STM's cost
+/// once, and its low price sends the next one back to the sequential
+/// executor.
 pub(super) fn at_once(price_ns: u64, threads: usize, txns: usize) -> Option<usize> {
     let workers = rest_workers(threads, txns);
     let elapsed = Duration::from_nanos(price_ns.saturating_mul(txns as u64));
