@@ -171,6 +171,10 @@ impl Executor for ParallelExecutor {
         let mut switch_price_ns = None;
         let output = match self.start_for(txns.len()) {
             Start::BlockStm(workers) => self.execute_parallel(vm, txns, storage, workers)?,
+            // The very function the sequential executor runs, so that a
+            // block that stays sequential differs from it only by the
+            // choice of its start.
+            Start::Sequential => self.sequential.execute(vm, txns, storage)?,
             // On the sequential executor's tables, unless its transactions
             // prove expensive.
             start => self.sequential.run_block(txns.len(), |run, started| {
@@ -332,6 +336,8 @@ impl ParallelExecutor {
             Start::Probed(first) => (first, true, false),
             Start::ProbedSinceCheck => (1, true, true),
             Start::ParallelAfter(first) => (first, false, false),
+            // Not run here (`execute` runs them), but a full run is what
+            // they would mean.
             Start::Sequential | Start::BlockStm(_) => (block_size, false, false),
         };
         // The stretches between checks run on the sequential executor's
