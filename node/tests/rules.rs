@@ -5,10 +5,10 @@ mod common;
 use common::*;
 use parex_engine::{Executor, SequentialExecutor, TxnOutcome};
 use parex_node::blockchain::BlockchainError;
-use parex_node::chain::constants::{MIN_TX_FEE, NATIVE_ASSET};
+use parex_node::chain::constants::{MAX_MULTISIG_PARTICIPANTS, MIN_TX_FEE, NATIVE_ASSET};
 use parex_node::chain::{Payload, Transaction, TransferOutput, TxError};
 use parex_node::codec::{Decode, DecodeError, Encode};
-use parex_node::crypto::{Hash, PublicKey};
+use parex_node::crypto::{Hash, KeyPair, PublicKey};
 use parex_node::state::{StateKey, StateValue};
 use parex_node::vm::{ChainTxn, ChainVm, OrphanReason, TxResult, VerifiedTx};
 use parex_node::workload::{user_assets, DevAccounts, NATIVE_PER_ACCOUNT};
@@ -397,6 +397,38 @@ fn invalid_or_duplicate_cosignature_is_rejected() {
         rejected(tx),
         TxError::DuplicateCosigner(accounts.public_key(2))
     );
+}
+
+/// A co-signature count the decoder refuses (it allows as many as a
+/// multisig configuration has participants) must be refused by the rules
+/// too: a block holding it would be stored, and never read back.
+#[test]
+fn more_cosignatures_than_the_decoder_reads_are_rejected() {
+    let mut accounts = accounts();
+    let keys: Vec<KeyPair> = (0..=MAX_MULTISIG_PARTICIPANTS as u16)
+        .map(|i| {
+            let mut seed = [7; 32];
+            seed[..2].copy_from_slice(&i.to_be_bytes());
+            KeyPair::from_seed(seed)
+        })
+        .collect();
+    let cosigners: Vec<&KeyPair> = keys.iter().collect();
+    let to = accounts.public_key(1);
+    let tx = body(&mut accounts, 0, Payload::Transfers(vec![output(to, 5)]))
+        .sign(accounts.key(0), &cosigners);
+    let bytes = tx.to_bytes();
+    assert_eq!(
+        rejected(tx),
+        TxError::TooManyCosignatures(MAX_MULTISIG_PARTICIPANTS + 1)
+    );
+    assert!(matches!(
+        Transaction::from_bytes(&bytes),
+        Err(DecodeError::TooLong {
+            len: 256,
+            max: 255,
+            ..
+        })
+    ));
 }
 
 #[test]

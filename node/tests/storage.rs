@@ -3,9 +3,11 @@
 mod common;
 
 use common::*;
-use parex_node::blockchain::Blockchain;
+use parex_node::blockchain::{Blockchain, BlockchainError, GENESIS_META};
 use parex_node::chain::constants::NATIVE_ASSET;
-use parex_node::storage::{RocksStorage, StorageError};
+use parex_node::chain::{GenesisError, GenesisSpec, MAX_NETWORK_NAME_BYTES};
+use parex_node::codec::{Decode, Encode};
+use parex_node::storage::{RocksStorage, Storage, StorageError};
 use parex_node::workload::{
     devnet_genesis, generate_block_txs, in_memory_chain, DevAccounts, Workload,
 };
@@ -165,4 +167,32 @@ fn a_corrupt_tip_refuses_to_open_and_is_left_as_found() {
     let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
     let tip = db.get_cf(db.cf_handle("meta").unwrap(), "tip").unwrap();
     assert_eq!(tip.as_deref(), Some(&[1u8, 2, 3][..]));
+}
+
+/// A genesis spec its own decoder refuses (here a network name over 256
+/// bytes) would make a chain that can never be opened again: `create`
+/// refuses it and writes nothing.
+#[test]
+fn a_genesis_that_would_not_read_back_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = DevAccounts::new(4, 5);
+    let mut genesis = devnet_genesis(&accounts);
+    genesis.network = "n".repeat(MAX_NETWORK_NAME_BYTES + 1);
+    assert!(GenesisSpec::from_bytes(&genesis.to_bytes()).is_err());
+    let storage = RocksStorage::open_or_create(dir.path()).unwrap();
+    let error = Blockchain::create(storage, &genesis, vec![], parallel()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            BlockchainError::Genesis(GenesisError::NetworkNameTooLong(257))
+        ),
+        "{error}"
+    );
+    let storage = RocksStorage::open(dir.path()).unwrap();
+    assert_eq!(storage.tip().unwrap(), None);
+    assert_eq!(storage.meta(GENESIS_META).unwrap(), None);
+
+    genesis.network = "n".repeat(MAX_NETWORK_NAME_BYTES);
+    let chain = Blockchain::create(storage, &genesis, vec![], parallel()).unwrap();
+    assert_eq!(chain.tip().topoheight, 0);
 }

@@ -51,7 +51,19 @@ pub enum GenesisError {
     /// An asset's total supply does not fit a `u64`.
     #[error("genesis supply of {0} overflows")]
     SupplyOverflow(Hash),
+    /// A network name longer than [`MAX_NETWORK_NAME_BYTES`].
+    #[error("network name of {0} bytes, at most {MAX_NETWORK_NAME_BYTES} allowed")]
+    NetworkNameTooLong(usize),
+    /// More allocations than [`MAX_GENESIS_ENTRIES`].
+    #[error("{0} genesis allocations, at most {MAX_GENESIS_ENTRIES} allowed")]
+    TooManyAllocations(usize),
 }
+
+/// The longest network name, in bytes.
+pub const MAX_NETWORK_NAME_BYTES: usize = 256;
+
+/// The most allocations a genesis spec may have.
+pub const MAX_GENESIS_ENTRIES: usize = 10_000_000;
 
 impl GenesisSpec {
     /// The genesis block's header.
@@ -66,8 +78,16 @@ impl GenesisSpec {
         }
     }
 
-    /// The state genesis writes, sorted by key.
+    /// The state genesis writes, sorted by key. Refuses a spec that its
+    /// decoder would refuse: a chain created from it could never be opened
+    /// again.
     pub fn state_writes(&self) -> Result<Vec<(StateKey, StateValue)>, GenesisError> {
+        if self.network.len() > MAX_NETWORK_NAME_BYTES {
+            return Err(GenesisError::NetworkNameTooLong(self.network.len()));
+        }
+        if self.allocations.len() > MAX_GENESIS_ENTRIES {
+            return Err(GenesisError::TooManyAllocations(self.allocations.len()));
+        }
         let mut writes = BTreeMap::new();
         let mut supply: BTreeMap<Hash, u64> = BTreeMap::new();
         for asset in std::iter::once(&NATIVE_ASSET).chain(&self.assets) {
@@ -118,11 +138,9 @@ impl Encode for GenesisSpec {
     }
 }
 
-const MAX_GENESIS_ENTRIES: usize = 10_000_000;
-
 impl Decode for GenesisSpec {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let len = reader.len_u16("network name", 256)?;
+        let len = reader.len_u16("network name", MAX_NETWORK_NAME_BYTES)?;
         let network =
             String::from_utf8(reader.take(len, "network name")?.to_vec()).map_err(|error| {
                 DecodeError::Invalid {

@@ -10,7 +10,7 @@ mod validation;
 
 pub use block::{Block, BlockHeader};
 pub use genesis::GenesisError;
-pub use genesis::{Allocation, GenesisSpec};
+pub use genesis::{Allocation, GenesisSpec, MAX_GENESIS_ENTRIES, MAX_NETWORK_NAME_BYTES};
 pub use payload::{Payload, TransferOutput};
 pub use transaction::{SignerSignature, Transaction, TxBody};
 pub use validation::{

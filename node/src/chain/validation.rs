@@ -75,6 +75,10 @@ pub enum TxError {
     /// Two co-signatures by one signer.
     #[error("{0} co-signed twice")]
     DuplicateCosigner(PublicKey),
+    /// More co-signatures than a multisig configuration can have
+    /// participants: a block holding it could not be decoded again.
+    #[error("{0} co-signatures, at most {MAX_MULTISIG_PARTICIPANTS} allowed")]
+    TooManyCosignatures(usize),
 }
 
 /// Checks the transaction's shape: version, fee, sizes, amounts, and a
@@ -86,6 +90,11 @@ pub fn verify_tx_structure(tx: &Transaction) -> Result<(), TxError> {
     }
     if body.fee < MIN_TX_FEE {
         return Err(TxError::FeeTooLow { fee: body.fee });
+    }
+    // The decoder's own limit: a transaction the chain accepted must read
+    // back from the bytes it stored, on this node and on its peers.
+    if tx.multisig.len() > MAX_MULTISIG_PARTICIPANTS {
+        return Err(TxError::TooManyCosignatures(tx.multisig.len()));
     }
     match &body.payload {
         Payload::Transfers(outputs) => {
