@@ -7,7 +7,7 @@ use parex_node::blockchain::{Blockchain, BlockchainError, GENESIS_META};
 use parex_node::chain::constants::NATIVE_ASSET;
 use parex_node::chain::{GenesisError, GenesisSpec, MAX_NETWORK_NAME_BYTES};
 use parex_node::codec::{Decode, Encode};
-use parex_node::storage::{RocksStorage, Storage, StorageError};
+use parex_node::storage::{ChainTip, RocksStorage, Storage, StorageError};
 use parex_node::workload::{
     devnet_genesis, generate_block_txs, in_memory_chain, DevAccounts, Workload,
 };
@@ -195,4 +195,87 @@ fn a_genesis_that_would_not_read_back_is_refused_and_nothing_is_written() {
     genesis.network = "n".repeat(MAX_NETWORK_NAME_BYTES);
     let chain = Blockchain::create(storage, &genesis, vec![], parallel()).unwrap();
     assert_eq!(chain.tip().topoheight, 0);
+}
+
+/// A tip record that decodes but does not name the last stored block is
+/// refused: trusted, the next block would overwrite stored blocks and
+/// versions (a tip at `u64::MAX` wraps to genesis). Each wrong tip is left
+/// as found.
+#[test]
+fn a_tip_that_names_another_block_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut accounts = DevAccounts::new(8, 5);
+    let good = {
+        let storage = RocksStorage::open_or_create(dir.path()).unwrap();
+        let mut chain =
+            Blockchain::create(storage, &devnet_genesis(&accounts), vec![], parallel()).unwrap();
+        for seed in 1..=2 {
+            let txs = generate_block_txs(Workload::Uniform, &mut accounts, 8, seed);
+            let block = chain.build_block(miner().public_key(), seed, txs);
+            chain.add_new_block(block).unwrap();
+        }
+        chain.tip()
+    };
+    let genesis = RocksStorage::open(dir.path())
+        .unwrap()
+        .block(0)
+        .unwrap()
+        .unwrap();
+    let wrong = [
+        (
+            ChainTip {
+                topoheight: u64::MAX,
+                ..good
+            },
+            "no block is stored there",
+        ),
+        (
+            ChainTip {
+                topoheight: good.topoheight + 1,
+                ..good
+            },
+            "no block is stored there",
+        ),
+        (
+            ChainTip {
+                topoheight: 0,
+                hash: genesis.hash,
+                commitment: genesis.commitment,
+            },
+            "block 1 is stored above it",
+        ),
+        (
+            ChainTip {
+                hash: genesis.hash,
+                ..good
+            },
+            "the block stored there is",
+        ),
+        (
+            ChainTip {
+                commitment: genesis.commitment,
+                ..good
+            },
+            "its commitment is",
+        ),
+    ];
+    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    let put_tip = |tip: &ChainTip| {
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), "tip", tip.to_bytes())
+            .unwrap();
+    };
+    for (tip, reason) in wrong {
+        put_tip(&tip);
+        let storage = RocksStorage::open(dir.path()).unwrap();
+        let error = Blockchain::open(storage, parallel()).unwrap_err();
+        assert!(error.to_string().contains(reason), "{tip:?}: {error}");
+        assert_eq!(
+            RocksStorage::open(dir.path()).unwrap().tip().unwrap(),
+            Some(tip)
+        );
+    }
+    put_tip(&good);
+    let chain = Blockchain::open(RocksStorage::open(dir.path()).unwrap(), parallel()).unwrap();
+    assert_eq!(chain.tip(), good);
 }

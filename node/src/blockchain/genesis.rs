@@ -6,7 +6,7 @@ use super::executors::Executors;
 use super::{next_commitment, ApplicableChainState, Blockchain, BlockchainError, ExecutionConfig};
 use crate::chain::{Block, GenesisSpec};
 use crate::codec::{Decode, Encode};
-use crate::storage::Storage;
+use crate::storage::{ChainTip, Storage, StorageError};
 
 /// The metadata key of the genesis spec.
 pub const GENESIS_META: &str = "genesis";
@@ -62,11 +62,47 @@ pub fn check_stored<S: Storage>(storage: &S) -> Result<(), BlockchainError> {
     let spec = stored_genesis(storage)?;
     let record = storage.block(0)?.ok_or(BlockchainError::NoGenesis)?;
     if record.hash != spec.header().hash() {
-        return Err(BlockchainError::Storage(
-            crate::storage::StorageError::Corrupt(
-                "genesis block does not match the stored genesis spec".into(),
-            ),
-        ));
+        return Err(BlockchainError::Storage(StorageError::Corrupt(
+            "genesis block does not match the stored genesis spec".into(),
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a tip that does not name the last stored block: the block
+/// stored at its topoheight must carry its hash and commitment, and none
+/// may be stored above it. A commit writes the tip with its block in one
+/// atomic batch, so only a damaged database disagrees; trusted, a wrong
+/// tip would have the next block overwrite stored blocks and state
+/// versions (one at `u64::MAX` wraps to genesis).
+pub fn check_tip<S: Storage>(storage: &S, tip: &ChainTip) -> Result<(), BlockchainError> {
+    let corrupt = |reason: String| {
+        BlockchainError::Storage(StorageError::Corrupt(format!(
+            "the tip names block {} ({}): {reason}",
+            tip.topoheight, tip.hash
+        )))
+    };
+    let record = storage
+        .block(tip.topoheight)?
+        .ok_or_else(|| corrupt("no block is stored there".into()))?;
+    if record.hash != tip.hash {
+        return Err(corrupt(format!(
+            "the block stored there is {}",
+            record.hash
+        )));
+    }
+    if record.commitment != tip.commitment {
+        return Err(corrupt(format!(
+            "its commitment is {}, the tip says {}",
+            record.commitment, tip.commitment
+        )));
+    }
+    let next = tip
+        .topoheight
+        .checked_add(1)
+        .ok_or_else(|| corrupt("no block can follow it".into()))?;
+    if storage.block(next)?.is_some() {
+        return Err(corrupt(format!("block {next} is stored above it")));
     }
     Ok(())
 }

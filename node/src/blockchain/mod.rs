@@ -61,6 +61,7 @@ impl<S: Storage> Blockchain<S> {
     pub fn open(storage: S, config: ExecutionConfig) -> Result<Self, BlockchainError> {
         let tip = storage.tip()?.ok_or(BlockchainError::NoGenesis)?;
         genesis::check_stored(&storage)?;
+        genesis::check_tip(&storage, &tip)?;
         Ok(Self {
             executors: Executors::new(&config)?,
             storage: Arc::new(RwLock::new(storage)),
@@ -106,8 +107,10 @@ impl<S: Storage> Blockchain<S> {
 
     /// A block on the tip with these transactions.
     pub fn build_block(&self, miner: PublicKey, timestamp_ms: u64, txs: Vec<Transaction>) -> Block {
+        // Saturating: a tip at `u64::MAX` has no next block, and a block
+        // at the tip's own height is refused as not the next.
         Block::new(
-            self.tip.topoheight + 1,
+            self.tip.topoheight.saturating_add(1),
             self.tip.hash,
             timestamp_ms,
             miner,
@@ -250,7 +253,7 @@ impl<S: Storage> Blockchain<S> {
         block: &Block,
     ) -> Result<(Vec<u8>, Vec<(Hash, Vec<u8>)>), BlockchainError> {
         let header = &block.header;
-        if header.topoheight != self.tip.topoheight + 1 {
+        if Some(header.topoheight) != self.tip.topoheight.checked_add(1) {
             return Err(BlockchainError::NotNext {
                 tip: self.tip.topoheight,
                 expected_previous: self.tip.hash,

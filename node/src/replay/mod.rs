@@ -95,6 +95,15 @@ pub fn replay_chain<S: Storage>(
                 what: format!("block {topoheight}"),
                 error,
             })?;
+        if record.hash != block.hash() {
+            return Err(BlockchainError::Storage(
+                crate::storage::StorageError::Corrupt(format!(
+                    "block {topoheight} is stored as {} but hashes to {}",
+                    record.hash,
+                    block.hash()
+                )),
+            ));
+        }
         report.blocks += 1;
         report.txs += block.txs.len() as u64;
         for (path, chain) in &mut chains {

@@ -55,8 +55,10 @@ impl Storage for MemoryStorage {
     }
 
     fn commit(&mut self, commit: &BlockCommit) -> Result<(), StorageError> {
-        let expected = self.tip.map_or(0, |tip| tip.topoheight + 1);
-        if commit.tip.topoheight != expected {
+        let expected = self
+            .tip
+            .map_or(Some(0), |tip| tip.topoheight.checked_add(1));
+        if Some(commit.tip.topoheight) != expected {
             return Err(StorageError::NotNext {
                 topoheight: commit.tip.topoheight,
                 tip: self.tip.map(|tip| tip.topoheight),

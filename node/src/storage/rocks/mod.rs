@@ -149,7 +149,7 @@ impl Storage for RocksStorage {
     fn commit(&mut self, commit: &BlockCommit) -> Result<(), StorageError> {
         let tip = self.tip()?;
         let topoheight = commit.tip.topoheight;
-        if topoheight != tip.map_or(0, |tip| tip.topoheight + 1) {
+        if Some(topoheight) != tip.map_or(Some(0), |tip| tip.topoheight.checked_add(1)) {
             return Err(StorageError::NotNext {
                 topoheight,
                 tip: tip.map(|tip| tip.topoheight),
