@@ -44,6 +44,9 @@ pub enum EngineError {
     /// A thread count of zero.
     #[error("an executor needs at least one thread")]
     ZeroThreads,
+    /// More threads than [`MAX_THREADS`](crate::MAX_THREADS).
+    #[error("an executor takes at most {max} threads, not {0}", max = crate::MAX_THREADS)]
+    TooManyThreads(usize),
     /// The operating system refused a worker thread.
     #[error("could not spawn worker thread: {0}")]
     Spawn(#[from] std::io::Error),

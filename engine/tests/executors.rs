@@ -256,6 +256,12 @@ fn zero_threads_is_refused() {
     assert!(ParallelExecutor::new(0).is_err());
 }
 
+#[test]
+fn threads_past_the_maximum_are_refused() {
+    assert!(ParallelExecutor::new(parex_engine::MAX_THREADS + 1).is_err());
+    assert!(ParallelExecutor::new(usize::MAX).is_err());
+}
+
 #[allow(dead_code)]
 fn assert_vm_is_sync<T: Vm>() {}
 

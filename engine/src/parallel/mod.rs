@@ -93,11 +93,23 @@ impl std::fmt::Debug for ParallelExecutor {
 /// `parex calibrate` measures a machine.
 pub const DEFAULT_MIN_TXNS_PER_WORKER: usize = 32;
 
+/// The most threads [`ParallelExecutor::new`] takes. Each is an OS thread
+/// spawned up front, and Block-STM gains nothing from workers beyond the
+/// cores, so a count past the hardware threads of the largest machines
+/// (a few hundred) is a mistake: without a bound, a few digits too many
+/// spawn a million threads, and a count near `usize::MAX` overflows the
+/// pool's allocation.
+pub const MAX_THREADS: usize = 1024;
+
 impl ParallelExecutor {
-    /// An executor with `threads` worker threads (the caller included).
+    /// An executor with `threads` worker threads (the caller included),
+    /// at most [`MAX_THREADS`].
     pub fn new(threads: usize) -> Result<Self, EngineError> {
         if threads == 0 {
             return Err(EngineError::ZeroThreads);
+        }
+        if threads > MAX_THREADS {
+            return Err(EngineError::TooManyThreads(threads));
         }
         Ok(Self {
             threads,
@@ -113,9 +125,14 @@ impl ParallelExecutor {
         })
     }
 
-    /// An executor with one thread per available core.
+    /// An executor with one thread per available core, at most
+    /// [`MAX_THREADS`].
     pub fn with_available_parallelism() -> Result<Self, EngineError> {
-        Self::new(std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+        Self::new(
+            std::thread::available_parallelism()
+                .map_or(1, NonZeroUsize::get)
+                .min(MAX_THREADS),
+        )
     }
 
     /// Sets how many transactions each worker needs for a block to be big
