@@ -306,3 +306,39 @@ fn bench_refuses_bad_flags() {
         "--threads",
     );
 }
+
+/// Thread counts past the engine's maximum would overflow the worker
+/// pool's allocation or spawn a thread per unit: refused, from a flag or
+/// a file, before a database exists.
+#[test]
+fn thread_counts_past_the_maximum_are_refused_before_the_database_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    assert_refused(
+        &devnet(&chain, &["--execution-threads", "18446744073709551615"]),
+        "execution_threads",
+    );
+    let config = dir.path().join("parex.toml");
+    std::fs::write(&config, "execution_threads = 9223372036854775807").unwrap();
+    assert_refused(
+        &devnet(&chain, &["--config", path(&config)]),
+        "execution_threads",
+    );
+    assert!(!chain.exists(), "a refused devnet created its database");
+    assert_refused(
+        &parex(&[
+            "verify",
+            "--dir-path",
+            path(&chain),
+            "--execution-threads",
+            "4294967295",
+        ]),
+        "--execution-threads",
+    );
+    for command in ["bench", "calibrate"] {
+        assert_refused(
+            &parex(&[command, "--threads", "18446744073709551615", "--runs", "1"]),
+            "--threads",
+        );
+    }
+}

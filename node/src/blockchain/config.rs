@@ -48,7 +48,8 @@ pub struct ExecutionConfig {
     pub parallel_execution_enabled: bool,
     /// The smallest block (user transactions) that runs in parallel.
     pub min_txs_for_parallel: usize,
-    /// Worker threads of the parallel executor.
+    /// Worker threads of the parallel executor, 1 to
+    /// [`parex_engine::MAX_THREADS`].
     pub execution_threads: usize,
     /// Transactions each parallel worker needs: under
     /// [`ParallelStart::BlockStm`] a block on the parallel path gets
@@ -93,7 +94,10 @@ impl Default for ExecutionConfig {
     }
 }
 
-/// The machine's cores, 1 if unknown.
+/// The machine's cores, 1 if unknown, at most
+/// [`parex_engine::MAX_THREADS`].
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(parex_engine::MAX_THREADS)
 }

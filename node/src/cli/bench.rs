@@ -7,6 +7,7 @@ use parex_benches::calibrate::{recommend, SIZES};
 use parex_benches::harness::{compare, runs_for, table, Contenders, Row};
 use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
+use parex_engine::MAX_THREADS;
 
 use super::CliError;
 use crate::blockchain::{default_threads, engine_block, ExecutionConfig, Snapshot};
@@ -56,7 +57,7 @@ pub struct BenchArgs {
     /// Accounts the transfers spread over [default: as many as transactions].
     #[arg(long)]
     pub accounts: Option<usize>,
-    /// Threads of the parallel executor [default: all cores].
+    /// Threads of the parallel executor [default: all cores, at most 1024].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Runs of each executor per row, in every order of the three (a
@@ -72,7 +73,7 @@ pub struct BenchArgs {
 /// Flags of `parex calibrate`.
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
-    /// Threads of the parallel executor [default: all cores].
+    /// Threads of the parallel executor [default: all cores, at most 1024].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Runs of each executor per block size.
@@ -193,6 +194,9 @@ fn threads(threads: Option<usize>) -> Result<usize, CliError> {
         0 => Err(CliError::InvalidArgument(
             "--threads must be at least 1".into(),
         )),
+        threads if threads > MAX_THREADS => Err(CliError::InvalidArgument(format!(
+            "--threads must be at most {MAX_THREADS}, not {threads}"
+        ))),
         threads => Ok(threads),
     }
 }

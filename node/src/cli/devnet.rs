@@ -45,6 +45,8 @@ pub struct DevnetArgs {
 
 /// Runs `parex devnet`.
 pub fn run(args: DevnetArgs) -> Result<(), CliError> {
+    // Every setting is checked before the database exists: a run refused
+    // for its arguments must not leave a new, empty one behind.
     let config = args.exec.resolve(&args.dir_path)?;
     let storage = RocksStorage::open_or_create(&args.dir_path)?;
     let (mut chain, mut accounts, seed) = match storage.meta(DEVNET_META)? {

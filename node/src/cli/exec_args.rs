@@ -19,7 +19,7 @@ pub struct ExecArgs {
     /// Smallest block (transactions) that runs in parallel [default: 20].
     #[arg(long, env = "PAREX_MIN_TXS_FOR_PARALLEL", value_name = "N")]
     pub min_txs_for_parallel: Option<usize>,
-    /// Parallel executor threads [default: all cores].
+    /// Parallel executor threads [default: all cores, at most 1024].
     #[arg(long, env = "PAREX_EXECUTION_THREADS", value_name = "N")]
     pub execution_threads: Option<usize>,
     /// Transactions each parallel worker needs; 0 runs Block-STM on every

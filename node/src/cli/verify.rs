@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use parex_engine::MAX_THREADS;
 
 use super::CliError;
 use crate::blockchain::default_threads;
@@ -15,8 +16,13 @@ pub struct VerifyArgs {
     /// The chain's directory.
     #[arg(long, value_name = "DIR")]
     pub dir_path: PathBuf,
-    /// Threads of the parallel replay [default: all cores].
-    #[arg(long, env = "PAREX_EXECUTION_THREADS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Threads of the parallel replay [default: all cores, at most 1024].
+    #[arg(
+        long,
+        env = "PAREX_EXECUTION_THREADS",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64)
+    )]
     pub execution_threads: Option<u32>,
 }
 

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use parex_engine::MAX_THREADS;
 use serde::Deserialize;
 
 use crate::blockchain::{default_threads, ExecutionConfig, ParallelStart};
@@ -109,6 +110,12 @@ impl ConfigLayer {
                 reason: "must be at least 1".into(),
             });
         }
+        if execution_threads > MAX_THREADS {
+            return Err(ConfigError::Invalid {
+                name: "execution_threads",
+                reason: format!("must be at most {MAX_THREADS}, not {execution_threads}"),
+            });
+        }
         Ok(ExecutionConfig {
             parallel_execution_enabled: self
                 .parallel_execution_enabled
@@ -177,6 +184,18 @@ mod tests {
         assert!(matches!(
             zero.resolve(PathBuf::new()),
             Err(ConfigError::Invalid { .. })
+        ));
+        let threads = |n| ConfigLayer {
+            execution_threads: Some(n),
+            ..ConfigLayer::default()
+        };
+        assert!(threads(MAX_THREADS).resolve(PathBuf::new()).is_ok());
+        assert!(matches!(
+            threads(MAX_THREADS + 1).resolve(PathBuf::new()),
+            Err(ConfigError::Invalid {
+                name: "execution_threads",
+                ..
+            })
         ));
     }
 }
