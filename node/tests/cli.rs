@@ -342,3 +342,26 @@ fn thread_counts_past_the_maximum_are_refused_before_the_database_is_created() {
         );
     }
 }
+
+/// Devnet metadata claiming more accounts than `--accounts` allows is
+/// corrupt: refused (no panic), the chain left as it was.
+#[test]
+fn an_absurd_stored_account_count_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = devnet(
+        dir.path(),
+        &["--blocks", "1", "--txs-per-block", "5", "--accounts", "4"],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    {
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
+        let meta = [0u64.to_be_bytes(), u64::MAX.to_be_bytes()].concat();
+        db.put_cf(db.cf_handle("meta").unwrap(), "devnet", meta)
+            .unwrap();
+    }
+    let resumed = devnet(dir.path(), &["--blocks", "1"]);
+    assert_ne!(resumed.status.code(), Some(101), "{}", stderr(&resumed));
+    assert_refused(&resumed, "bad devnet metadata");
+    assert_eq!(topoheight(dir.path()), 1);
+}

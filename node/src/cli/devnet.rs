@@ -11,7 +11,9 @@ use super::{CliError, ExecArgs};
 use crate::audit::check_supply;
 use crate::blockchain::{Blockchain, ExecutionPath};
 use crate::storage::{RocksStorage, Storage};
-use crate::workload::{devnet_genesis, generate_block_txs, DevAccounts, Workload};
+use crate::workload::{
+    devnet_genesis, generate_block_txs, DevAccounts, Workload, MAX_DEVNET_ACCOUNTS,
+};
 
 /// The metadata key of the devnet's parameters (seed and account count),
 /// needed to re-derive the account keys when resuming.
@@ -29,8 +31,12 @@ pub struct DevnetArgs {
     /// Transactions per block.
     #[arg(long, default_value_t = 100)]
     pub txs_per_block: usize,
-    /// Funded accounts at genesis (ignored when resuming).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(2..))]
+    /// Funded accounts at genesis, 2 to 1000000 (ignored when resuming).
+    #[arg(
+        long,
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(2..=i64::from(MAX_DEVNET_ACCOUNTS))
+    )]
     pub accounts: u32,
     /// Conflict pattern of the generated transactions.
     #[arg(long, value_enum, default_value_t = Workload::Mixed)]
@@ -75,7 +81,7 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
         }
         Some(meta) => {
             let (seed, count) = decode_meta(&meta)?;
-            if (seed, count) != (args.seed, u64::from(args.accounts)) {
+            if (seed, count) != (args.seed, args.accounts) {
                 tracing::info!(
                     seed,
                     accounts = count,
@@ -264,7 +270,9 @@ impl EngineTotals {
     }
 }
 
-fn decode_meta(meta: &[u8]) -> Result<(u64, u64), CliError> {
+/// The stored seed and account count; a count the `--accounts` flag would
+/// refuse is corrupt (a huge one would exhaust memory deriving keys).
+fn decode_meta(meta: &[u8]) -> Result<(u64, u32), CliError> {
     let corrupt = || {
         CliError::Storage(crate::storage::StorageError::Corrupt(
             "bad devnet metadata".into(),
@@ -278,8 +286,8 @@ fn decode_meta(meta: &[u8]) -> Result<(u64, u64), CliError> {
         .get(8..16)
         .and_then(|b| b.try_into().ok())
         .ok_or_else(corrupt)?;
-    let count = u64::from_be_bytes(count);
-    if count < 2 || meta.len() != 16 {
+    let count = u32::try_from(u64::from_be_bytes(count)).map_err(|_| corrupt())?;
+    if !(2..=MAX_DEVNET_ACCOUNTS).contains(&count) || meta.len() != 16 {
         return Err(corrupt());
     }
     Ok((u64::from_be_bytes(seed), count))
@@ -291,4 +299,30 @@ fn now_ms() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    #[test]
+    fn stored_account_counts_are_those_the_flag_allows() {
+        let meta = |count: u64| [7u64.to_be_bytes(), count.to_be_bytes()].concat();
+        let max = u64::from(MAX_DEVNET_ACCOUNTS);
+        assert_eq!(decode_meta(&meta(2)).unwrap(), (7, 2));
+        assert_eq!(decode_meta(&meta(max)).unwrap(), (7, MAX_DEVNET_ACCOUNTS));
+        for count in [0, 1, max + 1, u64::from(u32::MAX) + 1, u64::MAX] {
+            assert!(decode_meta(&meta(count)).is_err(), "{count}");
+        }
+        let accepted = |count: u32| {
+            let count = count.to_string();
+            Cli::try_parse_from(["parex", "devnet", "--dir-path", "x", "--accounts", &count])
+                .is_ok()
+        };
+        assert!(accepted(MAX_DEVNET_ACCOUNTS));
+        assert!(!accepted(MAX_DEVNET_ACCOUNTS + 1));
+    }
 }

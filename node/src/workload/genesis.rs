@@ -12,6 +12,18 @@ pub const NATIVE_PER_ACCOUNT: u64 = 10_000_000_000_000;
 /// Units of each user asset each account starts with.
 pub const USER_ASSET_PER_ACCOUNT: u64 = 100_000_000_000;
 
+/// The most accounts a devnet has. Genesis mints [`NATIVE_PER_ACCOUNT`]
+/// to each, and the native supply must fit a `u64` with room for block
+/// rewards: past 1,844,674 accounts genesis fails, after the devnet has
+/// created its database. 10^6 accounts leave 8.4 × 10^18 units, billions
+/// of blocks' rewards, and their 3 × 10^6 allocations stay under what a
+/// stored genesis spec may hold (10^7).
+pub const MAX_DEVNET_ACCOUNTS: u32 = 1_000_000;
+
+const _: () = assert!((MAX_DEVNET_ACCOUNTS as u64)
+    .checked_mul(NATIVE_PER_ACCOUNT)
+    .is_some());
+
 /// The devnet's user assets.
 pub fn user_assets() -> Vec<Hash> {
     ["parex-devnet-asset-1", "parex-devnet-asset-2"]

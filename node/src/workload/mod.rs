@@ -8,5 +8,6 @@ mod genesis;
 pub use accounts::DevAccounts;
 pub use generator::{generate_block_txs, Workload};
 pub use genesis::{
-    devnet_genesis, in_memory_chain, user_assets, NATIVE_PER_ACCOUNT, USER_ASSET_PER_ACCOUNT,
+    devnet_genesis, in_memory_chain, user_assets, MAX_DEVNET_ACCOUNTS, NATIVE_PER_ACCOUNT,
+    USER_ASSET_PER_ACCOUNT,
 };
