@@ -343,6 +343,33 @@ fn thread_counts_past_the_maximum_are_refused_before_the_database_is_created() {
     }
 }
 
+/// A block holds at most `MAX_BLOCK_TXS` transactions: more are refused
+/// before any is generated, and before a database exists (a chain
+/// workload of 18446744073709552 used to overflow its amounts).
+#[test]
+fn txs_per_block_past_a_block_is_refused_before_the_database_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    let too_many = (parex_node::chain::constants::MAX_BLOCK_TXS + 1).to_string();
+    for txs in [too_many.as_str(), "18446744073709552"] {
+        let run = devnet(
+            &chain,
+            &[
+                "--workload",
+                "chain",
+                "--accounts",
+                "2",
+                "--blocks",
+                "1",
+                "--txs-per-block",
+                txs,
+            ],
+        );
+        assert_refused(&run, "--txs-per-block");
+    }
+    assert!(!chain.exists(), "a refused devnet created its database");
+}
+
 /// Devnet metadata claiming more accounts than `--accounts` allows is
 /// corrupt: refused (no panic), the chain left as it was.
 #[test]

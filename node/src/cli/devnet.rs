@@ -10,6 +10,7 @@ use super::progress::Progress;
 use super::{CliError, ExecArgs};
 use crate::audit::check_supply;
 use crate::blockchain::{Blockchain, ExecutionPath};
+use crate::chain::constants::MAX_BLOCK_TXS;
 use crate::storage::{RocksStorage, Storage};
 use crate::workload::{
     devnet_genesis, generate_block_txs, DevAccounts, Workload, MAX_DEVNET_ACCOUNTS,
@@ -28,8 +29,13 @@ pub struct DevnetArgs {
     /// Blocks to produce.
     #[arg(long, default_value_t = 10)]
     pub blocks: u64,
-    /// Transactions per block.
-    #[arg(long, default_value_t = 100)]
+    /// Transactions per block, at most 65535 (a block's limit).
+    #[arg(
+        long,
+        default_value_t = 100,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(..=MAX_BLOCK_TXS as u64)
+    )]
     pub txs_per_block: usize,
     /// Funded accounts at genesis, 2 to 1000000 (ignored when resuming).
     #[arg(

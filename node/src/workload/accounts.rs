@@ -53,10 +53,12 @@ impl DevAccounts {
         self.keys[index].public_key()
     }
 
-    /// Takes account `index`'s next nonce.
+    /// Takes account `index`'s next nonce. An account synced at nonce
+    /// `u64::MAX` stays there: the chain orphans its transaction (its
+    /// nonce cannot advance), so the chain's nonce stays there too.
     pub fn next_nonce(&mut self, index: usize) -> u64 {
         let nonce = self.nonces[index];
-        self.nonces[index] += 1;
+        self.nonces[index] = nonce.saturating_add(1);
         nonce
     }
 
@@ -108,4 +110,18 @@ pub fn derive_key(seed: u64, index: usize) -> KeyPair {
     hasher.update(&seed.to_be_bytes());
     hasher.update(&(index as u64).to_be_bytes());
     KeyPair::from_seed(*hasher.finalize().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exhausted_nonce_stays_exhausted() {
+        let mut accounts = DevAccounts::new(2, 0);
+        accounts.nonces[0] = u64::MAX;
+        assert_eq!(accounts.next_nonce(0), u64::MAX);
+        assert_eq!(accounts.next_nonce(0), u64::MAX);
+        assert_eq!(accounts.next_nonce(1), 0);
+    }
 }

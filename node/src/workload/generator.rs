@@ -113,13 +113,16 @@ impl Generator<'_> {
         let n = self.accounts.len();
         let start = self.account();
         // Each hop forwards what it received minus its fee, so the amount
-        // shrinks to 1_000 at the last hop.
-        let mut amount = (txs as u64) * MIN_TX_FEE + 1_000;
+        // shrinks to 1_000 at the last hop. Saturating: no block holds the
+        // 1.8 × 10^16 hops that overflow it, but a caller may ask for them.
+        let mut amount = (txs as u64)
+            .saturating_mul(MIN_TX_FEE)
+            .saturating_add(1_000);
         (0..txs)
             .map(|hop| {
                 let source = (start + hop) % n;
                 let output = self.output(NATIVE_ASSET, amount, (source + 1) % n);
-                amount -= MIN_TX_FEE;
+                amount = amount.saturating_sub(MIN_TX_FEE);
                 self.sign(source, Payload::Transfers(vec![output]))
             })
             .collect()
