@@ -62,12 +62,18 @@ impl Contenders {
     }
 }
 
+/// The most runs a command line may ask for. Past it a comparison only
+/// takes longer (20 times as many runs of a small block already give a
+/// stable median), and [`compare`] reserves room for every run's time up
+/// front.
+pub const MAX_RUNS: usize = 10_000;
+
 /// Runs per executor for a block of `txs` transactions: blocks of 100 or
 /// fewer run 20 times as often (they take microseconds, and their medians
 /// are noisier).
 pub fn runs_for(txs: usize, runs: usize) -> usize {
     if txs <= 100 {
-        runs * 20
+        runs.saturating_mul(20)
     } else {
         runs
     }
@@ -285,4 +291,16 @@ pub fn table(rows: &[Row]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_for_small_blocks_saturate() {
+        assert_eq!(runs_for(100, 3), 60);
+        assert_eq!(runs_for(101, 3), 3);
+        assert_eq!(runs_for(100, usize::MAX), usize::MAX);
+    }
 }

@@ -392,3 +392,11 @@ fn an_absurd_stored_account_count_is_refused_and_changes_nothing() {
     assert_refused(&resumed, "bad devnet metadata");
     assert_eq!(topoheight(dir.path()), 1);
 }
+
+#[test]
+fn bench_and_calibrate_refuse_runs_past_the_maximum() {
+    for command in ["bench", "calibrate"] {
+        let run = parex(&[command, "--threads", "1", "--runs", "18446744073709551615"]);
+        assert_refused(&run, "--runs");
+    }
+}

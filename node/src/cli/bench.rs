@@ -4,7 +4,7 @@
 
 use clap::{Args, ValueEnum};
 use parex_benches::calibrate::{recommend, SIZES};
-use parex_benches::harness::{compare, runs_for, table, Contenders, Row};
+use parex_benches::harness::{compare, runs_for, table, Contenders, Row, MAX_RUNS};
 use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
 use parex_engine::MAX_THREADS;
@@ -60,10 +60,10 @@ pub struct BenchArgs {
     /// Threads of the parallel executor [default: all cores, at most 1024].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Runs of each executor per row, in every order of the three (a
-    /// multiple of 6 balances them); blocks of 100 transactions or fewer
-    /// run 20 times as often.
-    #[arg(long, default_value_t = 12)]
+    /// Runs of each executor per row, at most 10000, in every order of the
+    /// three (a multiple of 6 balances them); blocks of 100 transactions
+    /// or fewer run 20 times as often.
+    #[arg(long, default_value_t = 12, value_parser = runs_parser())]
     pub runs: usize,
     /// One JSON object per row instead of a table.
     #[arg(long)]
@@ -76,9 +76,13 @@ pub struct CalibrateArgs {
     /// Threads of the parallel executor [default: all cores, at most 1024].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Runs of each executor per block size.
-    #[arg(long, default_value_t = 12)]
+    /// Runs of each executor per block size, at most 10000.
+    #[arg(long, default_value_t = 12, value_parser = runs_parser())]
     pub runs: usize,
+}
+
+fn runs_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(..=MAX_RUNS as u64)
 }
 
 /// Runs `parex bench`.
