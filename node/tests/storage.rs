@@ -7,6 +7,7 @@ use parex_node::blockchain::{Blockchain, BlockchainError, GENESIS_META};
 use parex_node::chain::constants::NATIVE_ASSET;
 use parex_node::chain::{GenesisError, GenesisSpec, MAX_NETWORK_NAME_BYTES};
 use parex_node::codec::{Decode, Encode};
+use parex_node::state::{MultiSigConfig, StateValue};
 use parex_node::storage::{ChainTip, RocksStorage, Storage, StorageError};
 use parex_node::workload::{
     devnet_genesis, generate_block_txs, in_memory_chain, DevAccounts, Workload,
@@ -91,22 +92,28 @@ fn a_missing_database_is_not_created_by_readers() {
 
 /// Overwrites every stored version of every balance with bytes no value
 /// decodes from, through RocksDB itself: a disk that lost some bytes.
-fn corrupt_every_balance(path: &std::path::Path) {
+/// Overwrites every stored version in column family `family` with `value`.
+fn overwrite_every_version(path: &std::path::Path, family: &str, value: &[u8]) {
     let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
     let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), path, &families).unwrap();
-    let versions = db.cf_handle("versioned_balances").unwrap();
+    let versions = db.cf_handle(family).unwrap();
     let keys: Vec<_> = db
         .iterator_cf(versions, rocksdb::IteratorMode::Start)
         .map(|item| item.unwrap().0)
         .collect();
-    assert!(!keys.is_empty());
+    assert!(!keys.is_empty(), "{family} holds nothing");
     for key in keys {
-        db.put_cf(versions, key, [0xFF]).unwrap();
+        db.put_cf(versions, key, value).unwrap();
     }
 }
 
-#[test]
-fn a_corrupt_record_fails_the_block_clearly_and_commits_nothing() {
+/// A chain of 16 devnet accounts with one block applied, damaged by
+/// `damage`: the next block fails on both paths with an error containing
+/// `expected`, and nothing of it reaches the disk.
+fn the_next_block_fails_clearly(
+    damage: impl FnOnce(&std::path::Path, &DevAccounts),
+    expected: &str,
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut accounts = DevAccounts::new(16, 5);
     {
@@ -117,7 +124,7 @@ fn a_corrupt_record_fails_the_block_clearly_and_commits_nothing() {
         let block = chain.build_block(miner().public_key(), 1, txs);
         chain.add_new_block(block).unwrap();
     }
-    corrupt_every_balance(dir.path());
+    damage(dir.path(), &accounts);
     let txs = generate_block_txs(Workload::Uniform, &mut accounts, 16, 2);
     for (name, config) in both() {
         let storage = RocksStorage::open(dir.path()).unwrap();
@@ -126,10 +133,7 @@ fn a_corrupt_record_fails_the_block_clearly_and_commits_nothing() {
         let block = chain.build_block(miner().public_key(), 2, txs.clone());
         let error = chain.add_new_block(block).unwrap_err();
         let message = error.to_string();
-        assert!(
-            message.contains("corrupt database entry Balance"),
-            "{name}: {message}"
-        );
+        assert!(message.contains(expected), "{name}: {message}");
         assert_eq!(chain.tip(), tip, "{name}");
         drop(chain);
         // Nothing of the refused block reached the disk.
@@ -140,6 +144,63 @@ fn a_corrupt_record_fails_the_block_clearly_and_commits_nothing() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn a_corrupt_record_fails_the_block_clearly_and_commits_nothing() {
+    the_next_block_fails_clearly(
+        |path, _| overwrite_every_version(path, "versioned_balances", &[0xFF]),
+        "corrupt database entry Balance",
+    );
+}
+
+/// A value of the wrong kind decodes, but a credit to it would revert
+/// silently (deltas apply to amounts only): every block's burned fees
+/// would vanish. It is corrupt.
+#[test]
+fn a_value_of_the_wrong_kind_fails_the_block_clearly() {
+    the_next_block_fails_clearly(
+        |path, _| {
+            let nonce = StateValue::Nonce(7).to_bytes();
+            overwrite_every_version(path, "versioned_burned", &nonce);
+        },
+        "not a value of its kind",
+    );
+}
+
+/// A stored multisig configuration no valid payload could have written
+/// (here a threshold over its participants) would lock its account: it is
+/// corrupt.
+#[test]
+fn a_malformed_multisig_configuration_fails_the_block_clearly() {
+    the_next_block_fails_clearly(
+        |path, accounts| {
+            let config = StateValue::MultiSig(MultiSigConfig {
+                threshold: 3,
+                participants: vec![accounts.public_key(1)],
+            })
+            .to_bytes();
+            let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
+            let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), path, &families).unwrap();
+            for index in 0..accounts.len() {
+                let account = accounts.public_key(index).0;
+                let versioned = [&1u64.to_be_bytes()[..], &account].concat();
+                db.put_cf(
+                    db.cf_handle("versioned_multisig").unwrap(),
+                    versioned,
+                    &config,
+                )
+                .unwrap();
+                db.put_cf(
+                    db.cf_handle("multisig").unwrap(),
+                    account,
+                    1u64.to_be_bytes(),
+                )
+                .unwrap();
+            }
+        },
+        "invalid multisig configuration: threshold 3 over 1 participants",
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ use parex_engine::{Delta, Value};
 use crate::chain::constants::MAX_MULTISIG_PARTICIPANTS;
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::crypto::PublicKey;
+use crate::state::StateKind;
 
 /// An account's multisig configuration; threshold 0 means none (a deleted
 /// configuration stays a version in history).
@@ -44,6 +45,25 @@ pub enum StateValue {
     MultiSig(MultiSigConfig),
     /// A registered asset.
     Asset,
+}
+
+impl StateValue {
+    /// Whether this is the kind of value a key of `kind` holds: amounts
+    /// for balances, supplies, burned totals and the gas fee, and one kind
+    /// each for the rest. Storage refuses any other as corrupt: a balance
+    /// that held a nonce would otherwise turn every credit to it into a
+    /// silent revert ([`Value::apply_delta`] refuses it).
+    pub fn fits(&self, kind: StateKind) -> bool {
+        matches!(
+            (self, kind),
+            (
+                StateValue::Amount(_),
+                StateKind::Balance | StateKind::Supply | StateKind::Burned | StateKind::GasFee
+            ) | (StateValue::Nonce(_), StateKind::Nonce)
+                | (StateValue::MultiSig(_), StateKind::MultiSig)
+                | (StateValue::Asset, StateKind::Asset)
+        )
+    }
 }
 
 impl Value for StateValue {
@@ -120,7 +140,7 @@ impl Decode for StateValue {
         Ok(match reader.u8("state value")? {
             TAG_AMOUNT => StateValue::Amount(reader.u64("amount")?),
             TAG_NONCE => StateValue::Nonce(reader.u64("nonce")?),
-            TAG_MULTISIG => StateValue::MultiSig(MultiSigConfig::decode(reader)?),
+            TAG_MULTISIG => StateValue::MultiSig(stored_config(MultiSigConfig::decode(reader)?)?),
             TAG_ASSET => StateValue::Asset,
             tag => {
                 return Err(DecodeError::InvalidTag {
@@ -130,4 +150,33 @@ impl Decode for StateValue {
             }
         })
     }
+}
+
+/// A stored configuration, as only a valid multisig payload could have
+/// written it: threshold 0 only when deleted (no participants), at most as
+/// many as the participants, each listed once. The payload shares the
+/// encoding, and its own rules say why a payload breaks them; a stored one
+/// that does is corrupt, and would lock its account or stall a signer.
+fn stored_config(config: MultiSigConfig) -> Result<MultiSigConfig, DecodeError> {
+    let invalid = |reason: String| DecodeError::Invalid {
+        field: "multisig configuration",
+        reason,
+    };
+    let participants = config.participants.len();
+    if config.threshold == 0 && participants > 0 {
+        return Err(invalid(format!(
+            "threshold 0 with {participants} participants"
+        )));
+    }
+    if usize::from(config.threshold) > participants {
+        return Err(invalid(format!(
+            "threshold {} over {participants} participants",
+            config.threshold
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = config.participants.iter().find(|key| !seen.insert(*key)) {
+        return Err(invalid(format!("participant {twice} listed twice")));
+    }
+    Ok(config)
 }

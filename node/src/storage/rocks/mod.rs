@@ -77,7 +77,13 @@ impl RocksStorage {
             .ok_or_else(|| {
                 StorageError::Corrupt(format!("{key:?} points to missing version {topoheight}"))
             })?;
-        Self::decode(|| format!("{key:?}@{topoheight}"), &bytes)
+        let value: StateValue = Self::decode(|| format!("{key:?}@{topoheight}"), &bytes)?;
+        if !value.fits(key.kind()) {
+            return Err(StorageError::Corrupt(format!(
+                "{key:?}@{topoheight} holds {value:?}, not a value of its kind"
+            )));
+        }
+        Ok(value)
     }
 }
 
