@@ -3,12 +3,17 @@
 mod common;
 
 use common::*;
-use parex_node::blockchain::{Blockchain, BlockchainError, GENESIS_META};
+use parex_node::blockchain::{
+    Blockchain, BlockchainError, ExecutionConfig, ExecutionPath, GENESIS_META,
+};
 use parex_node::chain::constants::NATIVE_ASSET;
 use parex_node::chain::{GenesisError, GenesisSpec, MAX_NETWORK_NAME_BYTES};
 use parex_node::codec::{Decode, Encode};
-use parex_node::state::{MultiSigConfig, StateValue};
-use parex_node::storage::{ChainTip, RocksStorage, Storage, StorageError};
+use parex_node::crypto::Hash;
+use parex_node::state::{MultiSigConfig, StateKey, StateKind, StateValue};
+use parex_node::storage::{
+    BlockCommit, BlockRecord, ChainTip, MemoryStorage, RocksStorage, Storage, StorageError,
+};
 use parex_node::workload::{
     devnet_genesis, generate_block_txs, in_memory_chain, DevAccounts, Workload,
 };
@@ -339,4 +344,63 @@ fn a_tip_that_names_another_block_refuses_to_open() {
     put_tip(&good);
     let chain = Blockchain::open(RocksStorage::open(dir.path()).unwrap(), parallel()).unwrap();
     assert_eq!(chain.tip(), good);
+}
+
+/// A memory storage whose next commit fails when told to.
+struct FailingCommit {
+    inner: MemoryStorage,
+    fail_next: bool,
+}
+
+impl Storage for FailingCommit {
+    fn tip(&self) -> Result<Option<ChainTip>, StorageError> {
+        self.inner.tip()
+    }
+    fn get_state(&self, key: &StateKey) -> Result<Option<StateValue>, StorageError> {
+        self.inner.get_state(key)
+    }
+    fn state_entries(&self, kind: StateKind) -> Result<Vec<(StateKey, StateValue)>, StorageError> {
+        self.inner.state_entries(kind)
+    }
+    fn block(&self, topoheight: u64) -> Result<Option<BlockRecord>, StorageError> {
+        self.inner.block(topoheight)
+    }
+    fn transaction(&self, hash: &Hash) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        self.inner.transaction(hash)
+    }
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.meta(key)
+    }
+    fn commit(&mut self, commit: &BlockCommit) -> Result<(), StorageError> {
+        if std::mem::take(&mut self.fail_next) {
+            return Err(StorageError::Corrupt("the test refused this commit".into()));
+        }
+        self.inner.commit(commit)
+    }
+}
+
+/// A block refused at its commit changes nothing, not even what
+/// `adaptive_execution` learned: the same block applied next is the first
+/// of its size again, and runs on the parallel path, which is tried first.
+#[test]
+fn a_refused_commit_leaves_the_path_choice_as_it_was() {
+    let config = ExecutionConfig {
+        adaptive_execution: true,
+        ..parallel()
+    };
+    let mut accounts = DevAccounts::new(16, 5);
+    let storage = FailingCommit {
+        inner: MemoryStorage::new(),
+        fail_next: false,
+    };
+    let mut chain =
+        Blockchain::create(storage, &devnet_genesis(&accounts), vec![], config).unwrap();
+    let txs = generate_block_txs(Workload::Uniform, &mut accounts, 16, 1);
+    chain.storage().write().unwrap().fail_next = true;
+    let tip = chain.tip();
+    let error = apply(&mut chain, txs.clone()).unwrap_err();
+    assert!(error.to_string().contains("the test refused"), "{error}");
+    assert_eq!(chain.tip(), tip);
+    let summary = apply(&mut chain, txs).unwrap();
+    assert_eq!(summary.path, ExecutionPath::Parallel);
 }

@@ -94,12 +94,13 @@ impl<S: Storage> Blockchain<S> {
     }
 
     /// The path of the next block of `tx_count` user transactions (shadow
-    /// execution aside); counts the block for `adaptive_execution`.
-    fn choose_path(&mut self, tx_count: usize) -> ExecutionPath {
+    /// execution aside); counts the block in `path_choice` for
+    /// `adaptive_execution`.
+    fn choose_path(&self, path_choice: &mut PathChoice, tx_count: usize) -> ExecutionPath {
         if !self.should_use_parallel_execution(tx_count) {
             ExecutionPath::Sequential
         } else if self.config.adaptive_execution {
-            self.path_choice.choose(tx_count)
+            path_choice.choose(tx_count)
         } else {
             ExecutionPath::Parallel
         }
@@ -140,7 +141,10 @@ impl<S: Storage> Blockchain<S> {
                 Ok::<_, BlockchainError>((block_bytes, transactions, txns))
             })?;
 
-        let path = self.choose_path(block.txs.len());
+        // What the block teaches the path choice counts once it commits: a
+        // refused block leaves the chain, its choices included, as it was.
+        let mut path_choice = self.path_choice.clone();
+        let path = self.choose_path(&mut path_choice, block.txs.len());
         let storage = self
             .storage
             .read()
@@ -151,7 +155,7 @@ impl<S: Storage> Blockchain<S> {
         let (path, output, diverged) = tracing::debug_span!("execute", %path)
             .in_scope(|| self.execute(&block, &txns, &base, path))?;
         let exec_time = started.elapsed();
-        self.path_choice.record(block.txs.len(), path, exec_time);
+        path_choice.record(block.txs.len(), path, exec_time);
         let topoheight = block.header.topoheight;
         let state =
             ApplicableChainState::new(topoheight, output.final_values, |key| base.value(key))?;
@@ -170,6 +174,7 @@ impl<S: Storage> Blockchain<S> {
                 .map_err(BlockchainError::from)
         })?;
         self.tip = commit.tip;
+        self.path_choice = path_choice;
 
         // Drop the synthetic reward (first) and payout (last).
         let users = 1..output.outcomes.len().saturating_sub(1);

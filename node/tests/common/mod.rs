@@ -75,8 +75,8 @@ pub fn transfer(accounts: &mut DevAccounts, from: usize, to: usize, amount: u64)
 }
 
 /// Applies a block of `txs` mined by [`miner`].
-pub fn apply(
-    chain: &mut Blockchain<MemoryStorage>,
+pub fn apply<S: Storage>(
+    chain: &mut Blockchain<S>,
     txs: Vec<Transaction>,
 ) -> Result<BlockSummary, BlockchainError> {
     let block = chain.build_block(miner().public_key(), 0, txs);
