@@ -305,6 +305,16 @@ fn bench_refuses_bad_flags() {
         &parex(&["bench", "--threads", "0", "--txs", "10"]),
         "--threads",
     );
+    // Sizes past memory would abort on an allocation, not explain.
+    for (flag, value) in [
+        ("--txs", "18446744073709551615"),
+        ("--txs", "1000001"),
+        ("--txs", "0"),
+        ("--accounts", "18446744073709551615"),
+        ("--accounts", "1000001"),
+    ] {
+        assert_refused(&parex(&["bench", flag, value, "--runs", "1"]), flag);
+    }
 }
 
 /// Thread counts past the engine's maximum would overflow the worker

@@ -12,7 +12,9 @@ use parex_engine::MAX_THREADS;
 use super::CliError;
 use crate::blockchain::{default_threads, engine_block, ExecutionConfig, Snapshot};
 use crate::vm::ChainVm;
-use crate::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload as NodeWorkload};
+use crate::workload::{
+    generate_block_txs, in_memory_chain, DevAccounts, Workload as NodeWorkload, MAX_DEVNET_ACCOUNTS,
+};
 
 /// What `parex bench` can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,6 +46,11 @@ impl BenchWorkload {
     }
 }
 
+/// The largest block `parex bench` generates: every transaction of a
+/// block is generated and held, with the executors' tables for it, before
+/// the first run; a count past memory is refused rather than aborting.
+pub const MAX_BENCH_TXS: usize = 1_000_000;
+
 /// Flags of `parex bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -51,11 +58,12 @@ pub struct BenchArgs {
     /// flag, the standard matrix runs.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub workload: Vec<BenchWorkload>,
-    /// Transactions per block [default: 10000].
-    #[arg(long)]
+    /// Transactions per block, 1 to 1000000 [default: 10000].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_BENCH_TXS as u64))]
     pub txs: Option<usize>,
-    /// Accounts the transfers spread over [default: as many as transactions].
-    #[arg(long)]
+    /// Accounts the transfers spread over, 2 to 1000000 [default: as many
+    /// as transactions].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=u64::from(MAX_DEVNET_ACCOUNTS)))]
     pub accounts: Option<usize>,
     /// Threads of the parallel executor [default: all cores, at most 1024].
     #[arg(long)]
