@@ -8,7 +8,7 @@ mod error;
 mod executors;
 mod genesis;
 mod path_choice;
-pub use genesis::{stored_genesis, GENESIS_META};
+pub use genesis::{check_tip, stored_genesis, GENESIS_META};
 mod shadow;
 mod snapshot;
 mod summary;

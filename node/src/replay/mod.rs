@@ -1,7 +1,7 @@
 //! Replaying a stored chain from genesis to check every commitment.
 
 use crate::blockchain::{
-    stored_genesis, Blockchain, BlockchainError, ExecutionConfig, ParallelStart,
+    check_tip, stored_genesis, Blockchain, BlockchainError, ExecutionConfig, ParallelStart,
 };
 use crate::chain::Block;
 use crate::codec::Decode;
@@ -41,6 +41,7 @@ pub fn replay_chain<S: Storage>(
 ) -> Result<ReplayReport, BlockchainError> {
     let genesis = stored_genesis(storage)?;
     let tip = storage.tip()?.ok_or(BlockchainError::NoGenesis)?;
+    check_tip(storage, &tip)?;
     let sequential_config = ExecutionConfig {
         parallel_execution_enabled: false,
         execution_threads: 1,
