@@ -3,10 +3,12 @@
 mod common;
 
 use common::*;
+use parex_engine::TxnOutcome;
 use parex_node::blockchain::{
     Blockchain, BlockchainError, ExecutionConfig, ExecutionPath, GENESIS_META,
 };
 use parex_node::chain::constants::NATIVE_ASSET;
+use parex_node::chain::Transaction;
 use parex_node::chain::{GenesisError, GenesisSpec, MAX_NETWORK_NAME_BYTES};
 use parex_node::codec::{Decode, Encode};
 use parex_node::crypto::Hash;
@@ -15,8 +17,9 @@ use parex_node::state::{MultiSigConfig, StateKey, StateKind, StateValue};
 use parex_node::storage::{
     BlockCommit, BlockRecord, ChainTip, MemoryStorage, RocksStorage, Storage, StorageError,
 };
+use parex_node::vm::TxResult;
 use parex_node::workload::{
-    devnet_genesis, generate_block_txs, in_memory_chain, DevAccounts, Workload,
+    devnet_genesis, generate_block_txs, in_memory_chain, DevAccounts, Workload, NATIVE_PER_ACCOUNT,
 };
 
 #[test]
@@ -438,4 +441,58 @@ fn replay_refuses_a_block_stored_under_another_hash() {
         error.to_string().contains("block 1 is stored as"),
         "{error}"
     );
+}
+
+/// The index by hash names the block that applied a transaction, or, if
+/// none did, the first that included it: including it again does not move
+/// it, whether it applied before (its spent nonce orphans the copy) or not
+/// (the copy may then apply, and the index follows it).
+fn the_index_names_where_a_transaction_applied<S: Storage>(
+    mut chain: Blockchain<S>,
+    mut accounts: DevAccounts,
+) {
+    let applied = |summary: &parex_node::blockchain::BlockSummary| {
+        summary
+            .outcomes
+            .iter()
+            .map(|outcome| matches!(outcome, TxnOutcome::Applied(TxResult::Applied)))
+            .collect::<Vec<_>>()
+    };
+    let index = |chain: &Blockchain<S>, tx: &Transaction| {
+        let storage = chain.storage().read().unwrap();
+        storage.transaction(&tx.hash()).unwrap().map(|(at, _)| at)
+    };
+    let first = transfer(&mut accounts, 0, 1, 5);
+    // More than account 2 holds, once the fee is counted.
+    let short = transfer(&mut accounts, 2, 3, NATIVE_PER_ACCOUNT);
+    let summary = apply(&mut chain, vec![first.clone(), short.clone()]).unwrap();
+    assert_eq!(applied(&summary), [true, false]);
+    assert_eq!(index(&chain, &first), Some(1));
+    assert_eq!(index(&chain, &short), Some(1));
+
+    let funding = transfer(&mut accounts, 1, 2, 1_000_000);
+    let summary = apply(&mut chain, vec![first.clone(), funding]).unwrap();
+    assert_eq!(applied(&summary), [false, true]);
+    assert_eq!(index(&chain, &first), Some(1), "a replay moved the index");
+
+    let summary = apply(&mut chain, vec![short.clone()]).unwrap();
+    assert_eq!(applied(&summary), [true]);
+    assert_eq!(index(&chain, &short), Some(3));
+    let summary = apply(&mut chain, vec![short.clone()]).unwrap();
+    assert_eq!(applied(&summary), [false]);
+    assert_eq!(index(&chain, &short), Some(3));
+}
+
+#[test]
+fn the_transaction_index_names_where_a_transaction_applied() {
+    let accounts = DevAccounts::new(4, 5);
+    the_index_names_where_a_transaction_applied(
+        in_memory_chain(&accounts, sequential()).unwrap(),
+        accounts.clone(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RocksStorage::open_or_create(dir.path()).unwrap();
+    let chain =
+        Blockchain::create(storage, &devnet_genesis(&accounts), vec![], parallel()).unwrap();
+    the_index_names_where_a_transaction_applied(chain, accounts);
 }

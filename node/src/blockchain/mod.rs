@@ -34,8 +34,8 @@ use crate::chain::constants::{
 use crate::chain::{verify_block_txs, Block, Transaction};
 use crate::codec::Encode;
 use crate::crypto::{Hash, PublicKey};
-use crate::storage::{ChainTip, Storage};
-use crate::vm::{ChainTxn, ChainVm, VerifiedTx};
+use crate::storage::{BlockTx, ChainTip, Storage};
+use crate::vm::{ChainTxn, ChainVm, TxResult, VerifiedTx};
 
 /// A chain on a storage.
 pub struct Blockchain<S: Storage> {
@@ -165,6 +165,20 @@ impl<S: Storage> Blockchain<S> {
         let hash = block.hash();
         let commitment = next_commitment(&self.tip.commitment, topoheight, &hash, state.writes());
         let merge = state.summary();
+        // Engine outcome `i + 1` is user transaction `i`: the reward is
+        // first.
+        let transactions = transactions
+            .into_iter()
+            .enumerate()
+            .map(|(index, (hash, bytes))| BlockTx {
+                hash,
+                bytes,
+                applied: matches!(
+                    output.outcomes.get(index + 1),
+                    Some(TxnOutcome::Applied(TxResult::Applied))
+                ),
+            })
+            .collect();
         let commit = state.into_commit(hash, commitment, block_bytes, transactions, Vec::new());
         tracing::debug_span!("commit").in_scope(|| {
             self.storage
