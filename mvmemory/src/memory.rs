@@ -308,18 +308,14 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             };
             record.reads.push((id, read.origin));
         }
-        let mut next: SmallVec<[(LocationId, bool); 6]> = written
-            .into_iter()
-            .map(|(_, id, read_above)| (id, read_above))
-            .collect();
-        next.sort_unstable();
+        written.sort_unstable_by_key(|&(_, id, _)| id);
 
         // Remove what the previous incarnation wrote and this one did not;
         // note whether this one wrote somewhere new that was read above.
         // Both lists are sorted.
         let mut wrote_new_location = false;
         let mut previous = record.writes.iter().copied().peekable();
-        for &(id, read_above) in &next {
+        for &(_, id, read_above) in &written {
             while let Some(old) = previous.next_if(|old| *old < id) {
                 self.remove_version(old, txn_idx);
             }
@@ -333,7 +329,9 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         // In place: a write list that outgrew its inline room keeps its
         // allocation from incarnation to incarnation and block to block.
         record.writes.clear();
-        record.writes.extend(next.into_iter().map(|(id, _)| id));
+        for &(_, id, _) in &written {
+            record.writes.push(id);
+        }
         Ok(wrote_new_location)
     }
 

@@ -114,14 +114,17 @@ impl<V: Value> Versions<V> {
     /// not cost a binary search over thousands of versions, a cache miss
     /// each, while its lock is held.
     fn below(&self, end: TxnIndex) -> usize {
-        let mut below = self.entries.len();
+        // One slice for the whole search: each access through the
+        // `SmallVec` asks again whether it spilled.
+        let entries: &[Entry<V>] = &self.entries;
+        let mut below = entries.len();
         for _ in 0..4 {
-            match below.checked_sub(1).map(|last| &self.entries[last]) {
+            match below.checked_sub(1).map(|last| &entries[last]) {
                 Some(entry) if entry.txn_idx() >= end => below -= 1,
                 _ => return below,
             }
         }
-        self.entries[..below].partition_point(|entry| entry.txn_idx() < end)
+        entries[..below].partition_point(|entry| entry.txn_idx() < end)
     }
 
     /// Sets `txn_idx`'s version. Transaction indices and incarnations fit
@@ -140,7 +143,10 @@ impl<V: Value> Versions<V> {
         let at = self.below(txn_idx);
         match self.entries.get_mut(at) {
             Some(existing) if existing.txn_idx() == txn_idx => *existing = entry,
-            _ => self.entries.insert(at, entry),
+            // The usual case (versions arrive mostly in index order), and
+            // cheaper than a general insertion.
+            None => self.entries.push(entry),
+            Some(_) => self.entries.insert(at, entry),
         }
     }
 
@@ -230,6 +236,18 @@ impl<'a, V: Value, const LANES: usize> Below<'a, V, LANES> {
     /// What a transaction above these versions reads. `base` is the base
     /// storage's value when the caller has it (needed only under deltas).
     pub(crate) fn lookup(&self, base: Option<&Option<V>>) -> Lookup<'a, V> {
+        // Most reads: one lane, its highest version a full value.
+        if let [lane] = self.lanes.as_slice() {
+            if let Some(entry) = lane.last().filter(|entry| !entry.estimate()) {
+                if let EntryData::Value(value) = &entry.data {
+                    return Lookup::Version {
+                        txn_idx: entry.txn_idx(),
+                        incarnation: entry.incarnation(),
+                        value,
+                    };
+                }
+            }
+        }
         // The highest version that is a full value or an ESTIMATE: every
         // version above it is a delta. Each lane is searched on its own, a
         // plain slice walk: a hot location holds thousands of deltas, all
