@@ -85,6 +85,15 @@ pub trait Vm: Sync {
     /// What executing one transaction produces besides its writes.
     type Output: Clone + Debug + Eq + Send + Sync + 'static;
 
+    /// About how many distinct locations a transaction reads or writes:
+    /// Block-STM's memory is sized for this many per transaction at least.
+    /// A block that touches more than its memory holds finishes
+    /// sequentially ([`FallbackReason::MemoryFull`](crate::FallbackReason))
+    /// and the memory grows for the next block, so a VM whose transactions
+    /// touch more than the default would otherwise lose its first block's
+    /// parallelism.
+    const LOCATIONS_PER_TXN: usize = parex_mvmemory::DEFAULT_LOCATIONS_PER_TXN;
+
     /// Executes `txn`, reading and writing through `view`.
     fn execute<View: TxnView<Self::Key, Self::Value>>(
         &self,

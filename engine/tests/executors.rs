@@ -762,6 +762,60 @@ fn a_block_that_outgrows_the_memory_finishes_sequentially_and_the_next_fits() {
     assert_eq!(effect(&executor, &txns, &storage), sequential);
 }
 
+/// [`ProgramVm`], declaring that its transactions touch 8 locations each.
+struct WideVm;
+
+impl Vm for WideVm {
+    type Txn = Program;
+    type Key = u64;
+    type Value = u64;
+    type Output = <ProgramVm as Vm>::Output;
+    const LOCATIONS_PER_TXN: usize = 8;
+
+    fn execute<V: TxnView<u64, u64>>(
+        &self,
+        txn: &Program,
+        view: &mut V,
+    ) -> Result<Self::Output, VmError> {
+        ProgramVm.execute(txn, view)
+    }
+}
+
+#[test]
+fn a_vm_that_declares_wider_transactions_keeps_its_first_block_parallel() {
+    // Eight new locations per transaction: twice the default sizing, so
+    // the default memory runs out, while a VM that says so gets a memory
+    // that holds the block.
+    let txns: Vec<_> = (0..1000u64)
+        .map(|t| Program((0..8).map(|k| Op::Write(t * 8 + k, k)).collect()))
+        .collect();
+    let storage = HashMap::new();
+    let sequential = effect(&SequentialExecutor::new(), &txns, &storage);
+    let fresh = || {
+        ParallelExecutor::new(2)
+            .unwrap()
+            .with_min_txns_per_worker(0)
+    };
+    let narrow = fresh().execute(&ProgramVm, &txns, &storage).unwrap();
+    assert_eq!(
+        narrow.stats.fallback_reason,
+        Some(FallbackReason::MemoryFull),
+        "{:?}",
+        narrow.stats
+    );
+    let executor = fresh();
+    let wide = executor.execute(&WideVm, &txns, &storage).unwrap();
+    assert_eq!(
+        wide.stats.sequential_fallback_from, None,
+        "{:?}",
+        wide.stats
+    );
+    assert_eq!(
+        (wide.outcomes, wide.final_values),
+        sequential.clone().unwrap()
+    );
+}
+
 #[test]
 fn a_block_of_transfers_fits_the_memory_it_is_first_given() {
     // Transfer-shaped transactions (read two locations, write them and a

@@ -55,6 +55,6 @@ mod types;
 mod versions;
 
 pub use locations::{MemoryFull, Reservation};
-pub use memory::{FinalValues, MvMemory, MvRead, WriteOp};
+pub use memory::{FinalValues, MvMemory, MvRead, WriteOp, DEFAULT_LOCATIONS_PER_TXN};
 pub use read_set::{ReadDescriptor, ReadOrigin};
 pub use types::{Delta, Incarnation, Key, TxnIndex, Value};

@@ -58,13 +58,15 @@ impl<V> Default for TxnRecord<V> {
     }
 }
 
-/// Locations a block is expected to touch per transaction when its
-/// memory is first sized; a block that touches more finishes sequentially
-/// and the memory is resized for the next one.
+/// Locations a block is expected to touch per transaction when its memory
+/// is sized, unless told otherwise
+/// ([`MvMemory::with_locations_per_txn`]); a block that touches more
+/// finishes sequentially and the memory grows for the next one.
 #[cfg(not(loom))]
-const LOCATIONS_PER_TXN: usize = 4;
+pub const DEFAULT_LOCATIONS_PER_TXN: usize = 4;
+/// Under loom every arena slot is a model-checked lock.
 #[cfg(loom)]
-const LOCATIONS_PER_TXN: usize = 2;
+pub const DEFAULT_LOCATIONS_PER_TXN: usize = 2;
 
 /// The fewest locations a memory is sized for.
 #[cfg(not(loom))]
@@ -100,6 +102,8 @@ pub struct MvMemory<K, V> {
     /// The lowest transaction whose record found the table full, or
     /// [`NOT_FULL`]: how [`reset`](Self::reset) sizes the next table.
     full_at: AtomicUsize,
+    /// Locations per transaction every table is sized for at least.
+    locations_per_txn: usize,
 }
 
 /// [`MvMemory::full_at`] when the table did not run out.
@@ -125,19 +129,29 @@ fn key_hasher() -> RandomState {
 }
 
 impl<K: Key, V: Value> MvMemory<K, V> {
-    /// Memory for a block of `block_size` transactions.
+    /// Memory for a block of `block_size` transactions, sized for
+    /// [`DEFAULT_LOCATIONS_PER_TXN`] locations each.
     pub fn new(block_size: usize) -> Self {
+        Self::with_locations_per_txn(block_size, DEFAULT_LOCATIONS_PER_TXN)
+    }
+
+    /// Memory for a block of `block_size` transactions that touch about
+    /// `locations_per_txn` locations each (0 counts as 1): this and every
+    /// later block's table holds at least that many per transaction.
+    pub fn with_locations_per_txn(block_size: usize, locations_per_txn: usize) -> Self {
+        let locations_per_txn = locations_per_txn.max(1);
         Self {
-            locations: Locations::new(Self::locations_for(block_size)),
+            locations: Locations::new(Self::locations_for(block_size, locations_per_txn)),
             hasher: key_hasher(),
             txns: (0..block_size).map(|_| Mutex::default()).collect(),
             full_at: AtomicUsize::new(NOT_FULL),
+            locations_per_txn,
         }
     }
 
-    fn locations_for(block_size: usize) -> usize {
+    fn locations_for(block_size: usize, locations_per_txn: usize) -> usize {
         block_size
-            .saturating_mul(LOCATIONS_PER_TXN)
+            .saturating_mul(locations_per_txn)
             .max(MIN_LOCATIONS)
     }
 
@@ -155,7 +169,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// cleared (a block halted early recorded only its start).
     pub fn reset_touched(&mut self, block_size: usize, touched: usize) {
         let needed = match self.full_at.swap(NOT_FULL, SeqCst) {
-            NOT_FULL => Self::locations_for(block_size),
+            NOT_FULL => Self::locations_for(block_size, self.locations_per_txn),
             at => {
                 // The last block ran out while recording transaction `at`:
                 // grow in proportion to how far into it that was (blocks
@@ -165,7 +179,7 @@ impl<K: Key, V: Value> MvMemory<K, V> {
                 let estimate = self.locations.claimed().saturating_mul(self.txns.len()) / (at + 1);
                 estimate
                     .clamp(capacity.saturating_mul(2), capacity.saturating_mul(8))
-                    .max(Self::locations_for(block_size))
+                    .max(Self::locations_for(block_size, self.locations_per_txn))
             }
         };
         if needed > self.locations.capacity() {

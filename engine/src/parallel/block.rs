@@ -104,10 +104,19 @@ pub struct BlockBuffers<K, V, O> {
 }
 
 impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
-    /// Buffers for a block of `block_size` transactions.
+    /// Buffers for a block of `block_size` transactions, sized for
+    /// [`DEFAULT_LOCATIONS_PER_TXN`](parex_mvmemory::DEFAULT_LOCATIONS_PER_TXN)
+    /// locations each.
     pub fn new(block_size: usize) -> Self {
+        Self::with_locations_per_txn(block_size, parex_mvmemory::DEFAULT_LOCATIONS_PER_TXN)
+    }
+
+    /// Buffers for a block of `block_size` transactions that touch about
+    /// `locations_per_txn` locations each ([`Vm::LOCATIONS_PER_TXN`]), as
+    /// every later block's memory will be at least.
+    pub fn with_locations_per_txn(block_size: usize, locations_per_txn: usize) -> Self {
         Self {
-            memory: MvMemory::new(block_size),
+            memory: MvMemory::with_locations_per_txn(block_size, locations_per_txn),
             scheduler: Scheduler::new(block_size),
             results: Vec::new(),
             touched: 0,
@@ -203,7 +212,8 @@ where
 {
     /// Prepares `txns` for execution on `storage`.
     pub fn new(vm: &'a VM, txns: &'a [VM::Txn], storage: &'a S) -> Self {
-        Self::with_buffers(vm, txns, storage, BlockBuffers::new(txns.len()))
+        let buffers = BlockBuffers::with_locations_per_txn(txns.len(), VM::LOCATIONS_PER_TXN);
+        Self::with_buffers(vm, txns, storage, buffers)
     }
 
     /// Like [`new`](Self::new), reusing the buffers a previous block left

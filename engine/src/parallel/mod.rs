@@ -274,7 +274,9 @@ impl ParallelExecutor {
         let buffers = self
             .buffers
             .take::<BlockBuffers<VM::Key, VM::Value, VM::Output>>()
-            .unwrap_or_else(|| BlockBuffers::new(txns.len()));
+            .unwrap_or_else(|| {
+                BlockBuffers::with_locations_per_txn(txns.len(), VM::LOCATIONS_PER_TXN)
+            });
         // Unless the block holds its helpers, they are woken before the
         // buffers are reset, not after: waking one takes tens of
         // microseconds, which the reset (on the caller) then covers. A

@@ -343,6 +343,7 @@ impl<VM: Vm> Vm for OffsetVm<'_, VM> {
     type Key = VM::Key;
     type Value = VM::Value;
     type Output = VM::Output;
+    const LOCATIONS_PER_TXN: usize = VM::LOCATIONS_PER_TXN;
 
     fn execute<View: TxnView<Self::Key, Self::Value>>(
         &self,
