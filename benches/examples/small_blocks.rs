@@ -147,9 +147,14 @@ fn across_processes(
     for (name, mut ratios, switched) in rows {
         ratios.sort_by(f64::total_cmp);
         let each: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+        let half = ratios.len() / 2;
+        let median = if ratios.len() % 2 == 1 {
+            ratios[half]
+        } else {
+            (ratios[half - 1] + ratios[half]) / 2.0
+        };
         println!(
-            "{name:<22} median {:>5.3}x  ({})  {switched} ran on Block-STM",
-            ratios[ratios.len() / 2],
+            "{name:<22} median {median:>5.3}x  ({})  {switched} ran on Block-STM",
             each.join(" ")
         );
     }

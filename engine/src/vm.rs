@@ -85,8 +85,11 @@ pub trait Vm: Sync {
     /// What executing one transaction produces besides its writes.
     type Output: Clone + Debug + Eq + Send + Sync + 'static;
 
-    /// About how many distinct locations a transaction reads or writes:
-    /// Block-STM's memory is sized for this many per transaction at least.
+    /// About how many distinct locations a transaction reads or writes,
+    /// with some room: Block-STM's memory is sized for this many per
+    /// transaction at least, and each worker claims its slots for new
+    /// locations 32 at a time, so a block can leave up to that many per
+    /// worker unused.
     /// A block that touches more than its memory holds finishes
     /// sequentially ([`FallbackReason::MemoryFull`](crate::FallbackReason))
     /// and the memory grows for the next block, so a VM whose transactions

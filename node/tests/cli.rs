@@ -296,6 +296,10 @@ fn bench_prints_one_json_row_per_workload_with_equal_outputs() {
     // A chain allows no parallelism; independent transfers allow all.
     assert_eq!(rows[2]["ideal_speedup"], 1.0);
     assert_eq!(rows[0]["ideal_speedup"], 2.0);
+
+    // The smallest block `--txs` allows, over the fewest accounts.
+    let one = parex(&["bench", "--txs", "1", "--runs", "1", "--json"]);
+    assert!(one.status.success(), "{}", stderr(&one));
 }
 
 #[test]
@@ -334,22 +338,24 @@ fn thread_counts_past_the_maximum_are_refused_before_the_database_is_created() {
         &devnet(&chain, &["--config", path(&config)]),
         "execution_threads",
     );
-    assert!(!chain.exists(), "a refused devnet created its database");
+    // One past the maximum too, not only absurd counts.
     assert_refused(
-        &parex(&[
-            "verify",
-            "--dir-path",
-            path(&chain),
-            "--execution-threads",
-            "4294967295",
-        ]),
-        "--execution-threads",
+        &devnet(&chain, &["--execution-threads", "1025"]),
+        "execution_threads",
     );
+    assert!(!chain.exists(), "a refused devnet created its database");
+    for threads in ["4294967295", "1025"] {
+        let verify = ["verify", "--dir-path", path(&chain)];
+        let run = parex(&[&verify[..], &["--execution-threads", threads]].concat());
+        assert_refused(&run, "--execution-threads");
+    }
     for command in ["bench", "calibrate"] {
-        assert_refused(
-            &parex(&[command, "--threads", "18446744073709551615", "--runs", "1"]),
-            "--threads",
-        );
+        for threads in ["18446744073709551615", "1025"] {
+            assert_refused(
+                &parex(&[command, "--threads", threads, "--runs", "1"]),
+                "--threads",
+            );
+        }
     }
 }
 

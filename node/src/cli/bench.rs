@@ -62,7 +62,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_BENCH_TXS as u64))]
     pub txs: Option<usize>,
     /// Accounts the transfers spread over, 2 to 1000000 [default: as many
-    /// as transactions].
+    /// as transactions, at least 2].
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=u64::from(MAX_DEVNET_ACCOUNTS)))]
     pub accounts: Option<usize>,
     /// Threads of the parallel executor [default: all cores, at most 1024].
@@ -125,7 +125,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             args.workload.clone()
         };
         for workload in workloads {
-            plan.push((workload, txs, args.accounts.unwrap_or(txs)));
+            plan.push((workload, txs, args.accounts.unwrap_or(txs.max(2))));
         }
     }
 

@@ -152,11 +152,13 @@ impl Decode for StateValue {
     }
 }
 
-/// A stored configuration, as only a valid multisig payload could have
-/// written it: threshold 0 only when deleted (no participants), at most as
-/// many as the participants, each listed once. The payload shares the
-/// encoding, and its own rules say why a payload breaks them; a stored one
-/// that does is corrupt, and would lock its account or stall a signer.
+/// A stored configuration that keeps the rules of the payload that wrote
+/// it, as far as a value without its account can show: threshold 0 only
+/// when deleted (no participants), at most as many as the participants,
+/// each listed once (that the account is not among them needs its key).
+/// The payload shares the encoding, and its own rules say why a payload
+/// breaks them; a stored one that does is corrupt, and would lock its
+/// account or stall a signer.
 fn stored_config(config: MultiSigConfig) -> Result<MultiSigConfig, DecodeError> {
     let invalid = |reason: String| DecodeError::Invalid {
         field: "multisig configuration",

@@ -57,7 +57,7 @@ impl Vm for ChainVm {
     /// in the native asset), besides the block-wide gas fee and burned
     /// totals. The devnet's mixed blocks of 100
     /// ran out of a table of 4 per transaction (the first block at seeds 1
-    /// and 3, one block of 300 at seed 0), never of 6 (900 blocks over
+    /// and 3, one of its 300 blocks at seed 0), never of 6 (900 blocks over
     /// three seeds).
     const LOCATIONS_PER_TXN: usize = 6;
 
