@@ -194,8 +194,8 @@ impl Executor for ParallelExecutor {
             Start::Sequential => self.sequential.execute(vm, txns, storage)?,
             // On the sequential executor's tables, unless its transactions
             // prove expensive.
-            start => self.sequential.run_block(txns.len(), |run, started| {
-                let (stats, price) = self.run_started(vm, txns, storage, run, started, start)?;
+            Start::Checked(checks) => self.sequential.run_block(txns.len(), |run, started| {
+                let (stats, price) = self.run_started(vm, txns, storage, run, started, checks)?;
                 switch_price_ns = price;
                 Ok(stats)
             })?,
@@ -216,16 +216,24 @@ enum Start {
     BlockStm(usize),
     /// On the sequential executor, to its end.
     Sequential,
-    /// On the sequential executor, first checked after this many
-    /// transactions, its transactions priced by the time since the block
-    /// started (see [`StartPolicy::Probe`]).
+    /// On the sequential executor, the rest on Block-STM if its checks say
+    /// so.
+    Checked(Checks),
+}
+
+/// When a block that starts on the sequential executor asks whether to go
+/// on with Block-STM.
+#[derive(Debug, Clone, Copy)]
+enum Checks {
+    /// First after this many transactions, its transactions priced by the
+    /// time since the block started (see [`StartPolicy::Probe`]).
     Probed(usize),
-    /// On the sequential executor, its transactions priced over each
-    /// stretch between checks (from the first transaction's end to the
-    /// 4th, to the 16th, …): a block big enough by count.
+    /// After each stretch, its transactions priced over it (from the
+    /// first transaction's end to the 4th, to the 16th, …): a block big
+    /// enough by count.
     ProbedSinceCheck,
-    /// This many transactions on the sequential executor, the rest on
-    /// Block-STM.
+    /// Once, after this many transactions, which sends the rest to
+    /// Block-STM whatever they cost.
     ParallelAfter(usize),
 }
 
@@ -235,7 +243,7 @@ impl ParallelExecutor {
     fn start_for(&self, txns: usize) -> Start {
         let by_count = self.workers_for(txns);
         match (self.start, by_count) {
-            (StartPolicy::ParallelAfter(first), _) => Start::ParallelAfter(first),
+            (StartPolicy::ParallelAfter(first), _) => Start::Checked(Checks::ParallelAfter(first)),
             (_, Some(workers)) if self.min_txns_per_worker == 0 => Start::BlockStm(workers),
             (StartPolicy::ProbeSmall | StartPolicy::ByCount, Some(workers)) => {
                 Start::BlockStm(workers)
@@ -249,9 +257,9 @@ impl ParallelExecutor {
                     (Some(workers), ..) => Start::BlockStm(workers),
                     // Checks cost a block this size little, whatever came
                     // before.
-                    (None, Some(_), _) => Start::ProbedSinceCheck,
+                    (None, Some(_), _) => Start::Checked(Checks::ProbedSinceCheck),
                     (None, None, 0) => Start::Sequential,
-                    (None, None, first) => Start::Probed(first),
+                    (None, None, first) => Start::Checked(Checks::Probed(first)),
                 }
             }
         }
@@ -330,7 +338,7 @@ impl ParallelExecutor {
     }
 
     /// Runs a block that starts on the sequential executor: on `run`, then,
-    /// if `start` says so, the rest on Block-STM (see [`StartPolicy`]).
+    /// if `checks` say so, the rest on Block-STM (see [`StartPolicy`]).
     /// Leaves every outcome in `run.outcomes` and every final value in
     /// `run.written` (see [`SequentialExecutor::run_block`]); `started` is
     /// when the block started. Returns the block's statistics, and what a
@@ -343,7 +351,7 @@ impl ParallelExecutor {
         storage: &S,
         run: &mut SequentialRun<VM::Key, VM::Value, VM::Output>,
         started: Instant,
-        start: Start,
+        checks: Checks,
     ) -> Result<(ExecutionStats, Option<u64>), BlockError>
     where
         VM: Vm,
@@ -351,13 +359,10 @@ impl ParallelExecutor {
     {
         let block_size = txns.len();
         // After how many transactions to ask whether to go on in parallel.
-        let (mut check, probed, since_check) = match start {
-            Start::Probed(first) => (first, true, false),
-            Start::ProbedSinceCheck => (1, true, true),
-            Start::ParallelAfter(first) => (first, false, false),
-            // Not run here (`execute` runs them), but a full run is what
-            // they would mean.
-            Start::Sequential | Start::BlockStm(_) => (block_size, false, false),
+        let (mut check, probed, since_check) = match checks {
+            Checks::Probed(first) => (first, true, false),
+            Checks::ProbedSinceCheck => (1, true, true),
+            Checks::ParallelAfter(first) => (first, false, false),
         };
         // The stretches between checks run on the sequential executor's
         // own loop, not on a copy of it: two copies of one loop, placed
