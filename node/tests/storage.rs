@@ -208,7 +208,7 @@ fn a_malformed_multisig_configuration_fails_the_block_clearly() {
                 .unwrap();
             }
         },
-        "invalid multisig configuration: threshold 3 over 1 participants",
+        "invalid multisig configuration: multisig threshold 3 exceeds its 1 participants",
     );
 }
 

@@ -136,6 +136,21 @@ fn verify_multisig_setup(
     threshold: u8,
     participants: &[PublicKey],
 ) -> Result<(), TxError> {
+    verify_multisig_shape(threshold, participants)?;
+    if participants.contains(source) {
+        return Err(TxError::SourceIsParticipant);
+    }
+    Ok(())
+}
+
+/// The rules of a multisig configuration that need no account: at most
+/// [`MAX_MULTISIG_PARTICIPANTS`], threshold 0 only without participants
+/// (a deletion), at most as many required as there are participants,
+/// each listed once. A stored configuration must keep them too.
+pub(crate) fn verify_multisig_shape(
+    threshold: u8,
+    participants: &[PublicKey],
+) -> Result<(), TxError> {
     if participants.len() > MAX_MULTISIG_PARTICIPANTS {
         return Err(TxError::TooManyParticipants(participants.len()));
     }
@@ -149,15 +164,13 @@ fn verify_multisig_setup(
         });
     }
     let mut seen = std::collections::BTreeSet::new();
-    for participant in participants {
-        if participant == source {
-            return Err(TxError::SourceIsParticipant);
-        }
-        if !seen.insert(participant) {
-            return Err(TxError::DuplicateParticipant(*participant));
-        }
+    match participants
+        .iter()
+        .find(|participant| !seen.insert(*participant))
+    {
+        Some(twice) => Err(TxError::DuplicateParticipant(*twice)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// What the transaction takes from the sender, per asset, fee included,

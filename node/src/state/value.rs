@@ -3,6 +3,7 @@
 use parex_engine::{Delta, Value};
 
 use crate::chain::constants::MAX_MULTISIG_PARTICIPANTS;
+use crate::chain::verify_multisig_shape;
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::crypto::PublicKey;
 use crate::state::StateKind;
@@ -153,32 +154,16 @@ impl Decode for StateValue {
 }
 
 /// A stored configuration that keeps the rules of the payload that wrote
-/// it, as far as a value without its account can show: threshold 0 only
-/// when deleted (no participants), at most as many as the participants,
-/// each listed once (that the account is not among them needs its key).
-/// The payload shares the encoding, and its own rules say why a payload
-/// breaks them; a stored one that does is corrupt, and would lock its
-/// account or stall a signer.
+/// it, as far as a value without its account can show
+/// ([`verify_multisig_shape`]; that the account is not among its
+/// participants needs its key). A stored one that breaks them is corrupt,
+/// and would lock its account or stall a signer.
 fn stored_config(config: MultiSigConfig) -> Result<MultiSigConfig, DecodeError> {
-    let invalid = |reason: String| DecodeError::Invalid {
-        field: "multisig configuration",
-        reason,
-    };
-    let participants = config.participants.len();
-    if config.threshold == 0 && participants > 0 {
-        return Err(invalid(format!(
-            "threshold 0 with {participants} participants"
-        )));
-    }
-    if usize::from(config.threshold) > participants {
-        return Err(invalid(format!(
-            "threshold {} over {participants} participants",
-            config.threshold
-        )));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    if let Some(twice) = config.participants.iter().find(|key| !seen.insert(*key)) {
-        return Err(invalid(format!("participant {twice} listed twice")));
-    }
+    verify_multisig_shape(config.threshold, &config.participants).map_err(|error| {
+        DecodeError::Invalid {
+            field: "multisig configuration",
+            reason: error.to_string(),
+        }
+    })?;
     Ok(config)
 }
