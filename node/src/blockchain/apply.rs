@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::crypto::Hash;
 use crate::state::{StateKey, StateValue};
-use crate::storage::{BlockCommit, BlockTx, ChainTip, StorageError};
+use crate::storage::{BlockCommit, ChainTip, StorageError};
 
 /// What a block changed, for the per-block log line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl ApplicableChainState {
         hash: Hash,
         commitment: Hash,
         block_bytes: Vec<u8>,
-        transactions: Vec<BlockTx>,
+        transactions: Vec<(Hash, Vec<u8>)>,
         meta: Vec<(String, Vec<u8>)>,
     ) -> BlockCommit {
         BlockCommit {

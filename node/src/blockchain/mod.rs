@@ -34,7 +34,7 @@ use crate::chain::constants::{
 use crate::chain::{verify_block_txs, Block, Transaction};
 use crate::codec::Encode;
 use crate::crypto::{Hash, PublicKey};
-use crate::storage::{BlockTx, ChainTip, Storage};
+use crate::storage::{ChainTip, Storage};
 use crate::vm::{ChainTxn, ChainVm, TxResult, VerifiedTx};
 
 /// A chain on a storage.
@@ -160,26 +160,27 @@ impl<S: Storage> Blockchain<S> {
         let state =
             ApplicableChainState::new(topoheight, output.final_values, |key| base.value(key))?;
         drop(base);
+        // The index by hash names where a transaction applied, or where it
+        // was first included if it never did: a copy that did not apply
+        // (orphaned, say by the nonce its first inclusion spent) is indexed
+        // only if nothing is. Engine outcome `i + 1` is user transaction
+        // `i`: the reward is first.
+        let mut indexed = Vec::with_capacity(transactions.len());
+        for (index, (hash, bytes)) in transactions.into_iter().enumerate() {
+            let applied = matches!(
+                output.outcomes.get(index + 1),
+                Some(TxnOutcome::Applied(TxResult::Applied))
+            );
+            if applied || storage.transaction(&hash)?.is_none() {
+                indexed.push((hash, bytes));
+            }
+        }
         drop(storage);
 
         let hash = block.hash();
         let commitment = next_commitment(&self.tip.commitment, topoheight, &hash, state.writes());
         let merge = state.summary();
-        // Engine outcome `i + 1` is user transaction `i`: the reward is
-        // first.
-        let transactions = transactions
-            .into_iter()
-            .enumerate()
-            .map(|(index, (hash, bytes))| BlockTx {
-                hash,
-                bytes,
-                applied: matches!(
-                    output.outcomes.get(index + 1),
-                    Some(TxnOutcome::Applied(TxResult::Applied))
-                ),
-            })
-            .collect();
-        let commit = state.into_commit(hash, commitment, block_bytes, transactions, Vec::new());
+        let commit = state.into_commit(hash, commitment, block_bytes, indexed, Vec::new());
         tracing::debug_span!("commit").in_scope(|| {
             self.storage
                 .write()

@@ -67,11 +67,9 @@ impl Storage for MemoryStorage {
         for (key, value) in &commit.writes {
             self.state.insert(*key, value.clone());
         }
-        for tx in &commit.transactions {
-            if tx.applied || !self.transactions.contains_key(&tx.hash) {
-                self.transactions
-                    .insert(tx.hash, (commit.tip.topoheight, tx.bytes.clone()));
-            }
+        for (hash, bytes) in &commit.transactions {
+            self.transactions
+                .insert(*hash, (commit.tip.topoheight, bytes.clone()));
         }
         for (key, value) in &commit.meta {
             self.meta.insert(key.clone(), value.clone());

@@ -8,7 +8,7 @@ mod rocks;
 
 pub use error::StorageError;
 pub use memory::MemoryStorage;
-pub use record::{BlockCommit, BlockRecord, BlockTx, ChainTip};
+pub use record::{BlockCommit, BlockRecord, ChainTip};
 pub use rocks::RocksStorage;
 
 use crate::crypto::Hash;
@@ -31,11 +31,10 @@ pub trait Storage: Send + Sync {
     /// The block at `topoheight`.
     fn block(&self, topoheight: u64) -> Result<Option<BlockRecord>, StorageError>;
 
-    /// A stored transaction's block topoheight and encoding: the block
-    /// that applied it, or, if none did, the first that included it. (The
-    /// same transaction can be included again: after it was orphaned, when
-    /// it may then apply, or after it applied, when its spent nonce orphans
-    /// it; neither moves the index from where it applied.)
+    /// A stored transaction's block topoheight and encoding: the last
+    /// block that indexed it (a commit's `transactions`; the chain indexes
+    /// a transaction where it applied, or, if it never did, where it was
+    /// first included).
     fn transaction(&self, hash: &Hash) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
 
     /// A metadata entry.

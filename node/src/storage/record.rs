@@ -26,19 +26,6 @@ pub struct BlockRecord {
     pub block_bytes: Vec<u8>,
 }
 
-/// A transaction of a committed block, for the index by hash
-/// ([`Storage::transaction`](super::Storage::transaction)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockTx {
-    /// Its hash.
-    pub hash: Hash,
-    /// Its encoding.
-    pub bytes: Vec<u8>,
-    /// Whether it applied (else it was orphaned or reverted, and changed
-    /// nothing).
-    pub applied: bool,
-}
-
 /// One block's whole effect, written atomically.
 #[derive(Debug, Clone)]
 pub struct BlockCommit {
@@ -46,8 +33,9 @@ pub struct BlockCommit {
     pub tip: ChainTip,
     /// The encoded block.
     pub block_bytes: Vec<u8>,
-    /// Its transactions, in block order.
-    pub transactions: Vec<BlockTx>,
+    /// The transactions the index by hash should name this block for:
+    /// hash and encoding (see [`Storage::transaction`](super::Storage::transaction)).
+    pub transactions: Vec<(Hash, Vec<u8>)>,
     /// The block's final writes, sorted by key.
     pub writes: Vec<(StateKey, StateValue)>,
     /// Metadata written in the same batch (genesis spec, devnet parameters).

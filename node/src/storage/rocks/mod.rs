@@ -178,21 +178,12 @@ impl Storage for RocksStorage {
             );
         }
         let transactions = self.cf(TRANSACTIONS)?;
-        for tx in &commit.transactions {
-            // An orphaned transaction is indexed only if new: the lookup
-            // costs a read, and orphans are few.
-            if tx.applied
-                || self
-                    .db
-                    .get_pinned_cf(transactions, tx.hash.as_bytes())?
-                    .is_none()
-            {
-                batch.put_cf(
-                    transactions,
-                    tx.hash.as_bytes(),
-                    versioned_key(topoheight, &tx.bytes),
-                );
-            }
+        for (hash, bytes) in &commit.transactions {
+            batch.put_cf(
+                transactions,
+                hash.as_bytes(),
+                versioned_key(topoheight, bytes),
+            );
         }
         let record = BlockRecord {
             hash: commit.tip.hash,
