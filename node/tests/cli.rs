@@ -1,8 +1,12 @@
 //! The `parex` binary: crash safety and input errors.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+use common::raw_db;
 
 fn parex(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_parex"))
@@ -156,19 +160,13 @@ fn the_devnet_says_how_its_blocks_ran_under_each_parallel_start() {
     let run = devnet(dir.path(), &[&args[..], &["probe"]].concat());
     assert!(run.status.success(), "{}", stderr(&run));
     let out = stdout(&run);
-    let line = out
-        .lines()
-        .find_map(|line| line.strip_prefix("block-stm:"))
-        .unwrap_or_else(|| panic!("no block-stm line in {out}"));
-    let on_block_stm: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
-    let stayed: u64 = line
-        .rsplit("; ")
-        .next()
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("no count of sequential blocks in {line}"));
-    assert_eq!(on_block_stm + stayed, 2, "{line}");
-    assert!(line.ends_with("(--parallel-start probe)"), "{line}");
+    let on_block_stm: u64 = number_after(&out, "block-stm:");
+    let stayed: u64 = number_after(&out, "outgrowing the memory); ");
+    assert_eq!(on_block_stm + stayed, 2, "{out}");
+    assert!(
+        out.contains("stayed sequential (--parallel-start probe)"),
+        "{out}"
+    );
     // A chain of transfers is halted as serial and finished sequentially,
     // and the summary says why.
     let dir = tempfile::tempdir().unwrap();
@@ -396,9 +394,8 @@ fn an_absurd_stored_account_count_is_refused_and_changes_nothing() {
         &["--blocks", "1", "--txs-per-block", "5", "--accounts", "4"],
     );
     assert!(created.status.success(), "{}", stderr(&created));
-    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
     {
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
+        let db = raw_db(dir.path());
         let meta = [0u64.to_be_bytes(), u64::MAX.to_be_bytes()].concat();
         db.put_cf(db.cf_handle("meta").unwrap(), "devnet", meta)
             .unwrap();

@@ -22,6 +22,26 @@ use parex_node::workload::{
     devnet_genesis, generate_block_txs, in_memory_chain, DevAccounts, Workload, NATIVE_PER_ACCOUNT,
 };
 
+/// A devnet chain of `accounts` on RocksDB in `path` (created), with
+/// `blocks` uniform blocks of `txs` transactions each applied (seeds 1, 2,
+/// …).
+fn rocks_chain(
+    path: &std::path::Path,
+    accounts: &mut DevAccounts,
+    blocks: u64,
+    txs: usize,
+) -> Blockchain<RocksStorage> {
+    let storage = RocksStorage::open_or_create(path).unwrap();
+    let mut chain =
+        Blockchain::create(storage, &devnet_genesis(accounts), vec![], parallel()).unwrap();
+    for seed in 1..=blocks {
+        let txs = generate_block_txs(Workload::Uniform, accounts, txs, seed);
+        let block = chain.build_block(miner().public_key(), seed, txs);
+        chain.add_new_block(block).unwrap();
+    }
+    chain
+}
+
 #[test]
 fn restart_resumes_with_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,12 +119,9 @@ fn a_missing_database_is_not_created_by_readers() {
     assert!(!path.exists());
 }
 
-/// Overwrites every stored version of every balance with bytes no value
-/// decodes from, through RocksDB itself: a disk that lost some bytes.
 /// Overwrites every stored version in column family `family` with `value`.
 fn overwrite_every_version(path: &std::path::Path, family: &str, value: &[u8]) {
-    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
-    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), path, &families).unwrap();
+    let db = raw_db(path);
     let versions = db.cf_handle(family).unwrap();
     let keys: Vec<_> = db
         .iterator_cf(versions, rocksdb::IteratorMode::Start)
@@ -125,14 +142,7 @@ fn the_next_block_fails_clearly(
 ) {
     let dir = tempfile::tempdir().unwrap();
     let mut accounts = DevAccounts::new(16, 5);
-    {
-        let storage = RocksStorage::open_or_create(dir.path()).unwrap();
-        let mut chain =
-            Blockchain::create(storage, &devnet_genesis(&accounts), vec![], parallel()).unwrap();
-        let txs = generate_block_txs(Workload::Uniform, &mut accounts, 16, 1);
-        let block = chain.build_block(miner().public_key(), 1, txs);
-        chain.add_new_block(block).unwrap();
-    }
+    rocks_chain(dir.path(), &mut accounts, 1, 16);
     damage(dir.path(), &accounts);
     let txs = generate_block_txs(Workload::Uniform, &mut accounts, 16, 2);
     for (name, config) in both() {
@@ -189,8 +199,7 @@ fn a_malformed_multisig_configuration_fails_the_block_clearly() {
                 participants: vec![accounts.public_key(1)],
             })
             .to_bytes();
-            let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
-            let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), path, &families).unwrap();
+            let db = raw_db(path);
             for index in 0..accounts.len() {
                 let account = accounts.public_key(index).0;
                 let versioned = [&1u64.to_be_bytes()[..], &account].concat();
@@ -215,14 +224,9 @@ fn a_malformed_multisig_configuration_fails_the_block_clearly() {
 #[test]
 fn a_corrupt_tip_refuses_to_open_and_is_left_as_found() {
     let dir = tempfile::tempdir().unwrap();
-    let accounts = DevAccounts::new(4, 5);
+    rocks_chain(dir.path(), &mut DevAccounts::new(4, 5), 0, 0);
     {
-        let storage = RocksStorage::open_or_create(dir.path()).unwrap();
-        Blockchain::create(storage, &devnet_genesis(&accounts), vec![], parallel()).unwrap();
-    }
-    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
-    {
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
+        let db = raw_db(dir.path());
         db.put_cf(db.cf_handle("meta").unwrap(), "tip", [1, 2, 3])
             .unwrap();
     }
@@ -234,7 +238,7 @@ fn a_corrupt_tip_refuses_to_open_and_is_left_as_found() {
             "{error}"
         );
     }
-    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
+    let db = raw_db(dir.path());
     let tip = db.get_cf(db.cf_handle("meta").unwrap(), "tip").unwrap();
     assert_eq!(tip.as_deref(), Some(&[1u8, 2, 3][..]));
 }
@@ -274,18 +278,7 @@ fn a_genesis_that_would_not_read_back_is_refused_and_nothing_is_written() {
 #[test]
 fn a_tip_that_names_another_block_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    let mut accounts = DevAccounts::new(8, 5);
-    let good = {
-        let storage = RocksStorage::open_or_create(dir.path()).unwrap();
-        let mut chain =
-            Blockchain::create(storage, &devnet_genesis(&accounts), vec![], parallel()).unwrap();
-        for seed in 1..=2 {
-            let txs = generate_block_txs(Workload::Uniform, &mut accounts, 8, seed);
-            let block = chain.build_block(miner().public_key(), seed, txs);
-            chain.add_new_block(block).unwrap();
-        }
-        chain.tip()
-    };
+    let good = rocks_chain(dir.path(), &mut DevAccounts::new(8, 5), 2, 8).tip();
     let genesis = RocksStorage::open(dir.path())
         .unwrap()
         .block(0)
@@ -329,9 +322,8 @@ fn a_tip_that_names_another_block_refuses_to_open() {
             "its commitment is",
         ),
     ];
-    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
     let put_tip = |tip: &ChainTip| {
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
+        let db = raw_db(dir.path());
         db.put_cf(db.cf_handle("meta").unwrap(), "tip", tip.to_bytes())
             .unwrap();
     };
@@ -415,22 +407,11 @@ fn a_refused_commit_leaves_the_path_choice_as_it_was() {
 #[test]
 fn replay_refuses_a_block_stored_under_another_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let mut accounts = DevAccounts::new(8, 5);
-    {
-        let storage = RocksStorage::open_or_create(dir.path()).unwrap();
-        let mut chain =
-            Blockchain::create(storage, &devnet_genesis(&accounts), vec![], parallel()).unwrap();
-        for seed in 1..=2 {
-            let txs = generate_block_txs(Workload::Uniform, &mut accounts, 8, seed);
-            let block = chain.build_block(miner().public_key(), seed, txs);
-            chain.add_new_block(block).unwrap();
-        }
-    }
+    rocks_chain(dir.path(), &mut DevAccounts::new(8, 5), 2, 8);
     let report = replay_chain(&RocksStorage::open(dir.path()).unwrap(), 2).unwrap();
     assert!(report.mismatches.is_empty());
     {
-        let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &families).unwrap();
+        let db = raw_db(dir.path());
         let blocks = db.cf_handle("blocks").unwrap();
         let mut record = db.get_cf(blocks, 1u64.to_be_bytes()).unwrap().unwrap();
         record[..32].fill(0);
@@ -491,8 +472,6 @@ fn the_transaction_index_names_where_a_transaction_applied() {
         accounts.clone(),
     );
     let dir = tempfile::tempdir().unwrap();
-    let storage = RocksStorage::open_or_create(dir.path()).unwrap();
-    let chain =
-        Blockchain::create(storage, &devnet_genesis(&accounts), vec![], parallel()).unwrap();
+    let chain = rocks_chain(dir.path(), &mut accounts.clone(), 0, 0);
     the_index_names_where_a_transaction_applied(chain, accounts);
 }

@@ -105,3 +105,11 @@ pub fn nonce<S: Storage>(chain: &Blockchain<S>, account: PublicKey) -> u64 {
         other => panic!("nonce holds {other:?}"),
     }
 }
+
+/// The RocksDB database at `path`, opened raw with every column family: how
+/// a test damages what the node stored, as a failing disk or another
+/// program could.
+pub fn raw_db(path: &std::path::Path) -> rocksdb::DB {
+    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), path, &families).unwrap()
+}
