@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use parex_benches::harness::median;
 use parex_benches::workload::{block, BenchBlock, BenchVm, Workload};
 use parex_engine::{Executor, ParallelExecutor, SequentialExecutor};
 
@@ -57,13 +58,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             *starts[i].entry(output.stats.parallel_from).or_insert(0u32) += 1;
         }
     }
-    let median = |values: &mut Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
     let mut round = [0.0; 2];
     for (i, (name, _)) in blocks.iter().enumerate() {
-        let [seq, auto] = times[i].each_mut().map(median);
+        let [seq, auto] = times[i].each_mut().map(|values| median(values));
         round[0] += seq;
         round[1] += auto;
         println!(

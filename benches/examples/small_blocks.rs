@@ -18,6 +18,7 @@
 
 use std::time::Instant;
 
+use parex_benches::harness::median;
 use parex_benches::workload::{block, BenchVm, Workload};
 use parex_engine::{BlockError, Executor, ParallelExecutor, SequentialExecutor, StartPolicy};
 
@@ -77,13 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             means[i].push(started.elapsed().as_nanos() as f64 / f64::from(BLOCKS_PER_BATCH));
         }
     }
-    let medians: Vec<f64> = means
-        .iter_mut()
-        .map(|times| {
-            times.sort_by(f64::total_cmp);
-            times[times.len() / 2]
-        })
-        .collect();
+    let medians: Vec<f64> = means.iter_mut().map(|times| median(times)).collect();
     println!(
         "{} blocks of {txns}, {batches} batches of {BLOCKS_PER_BATCH}",
         workload.name()
@@ -145,14 +140,8 @@ fn across_processes(
     }
     println!("{title} in each of {processes} processes: speed against the sequential executor's");
     for (name, mut ratios, switched) in rows {
-        ratios.sort_by(f64::total_cmp);
+        let median = median(&mut ratios);
         let each: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
-        let half = ratios.len() / 2;
-        let median = if ratios.len() % 2 == 1 {
-            ratios[half]
-        } else {
-            (ratios[half - 1] + ratios[half]) / 2.0
-        };
         println!(
             "{name:<22} median {median:>5.3}x  ({})  {switched} ran on Block-STM",
             each.join(" ")

@@ -211,9 +211,9 @@ where
     let round_trip_ns = round_trip_before
         .zip(cross_core_round_trip_ns())
         .map(|(before, after)| before.max(after));
-    let seq_ms = median_ms(&mut seq_times);
-    let par_ms = median_ms(&mut par_times);
-    let auto_ms = median_ms(&mut auto_times);
+    let seq_ms = median_ms(&seq_times);
+    let par_ms = median_ms(&par_times);
+    let auto_ms = median_ms(&auto_times);
     let speedup = |ms: f64| if ms > 0.0 { seq_ms / ms } else { 1.0 };
     let profile = dependency_profile(vm, txns, storage)?;
     let per_run = |total: u64| total as f64 / runs as f64;
@@ -238,15 +238,22 @@ where
     })
 }
 
-fn median_ms(times: &mut [Duration]) -> f64 {
-    times.sort_unstable();
-    let mid = times.len() / 2;
-    let median = if times.len() % 2 == 0 && mid > 0 {
-        (times[mid - 1] + times[mid]) / 2
-    } else {
-        times[mid]
-    };
-    median.as_secs_f64() * 1e3
+fn median_ms(times: &[Duration]) -> f64 {
+    let mut ms: Vec<f64> = times.iter().map(|time| time.as_secs_f64() * 1e3).collect();
+    median(&mut ms)
+}
+
+/// The median of `values` (sorted in place): the middle one, or the mean
+/// of the middle two of an even count; NaN for none. Every benchmark's
+/// medians are taken this one way.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    match values.len() {
+        0 => f64::NAN,
+        len if len % 2 == 0 => (values[mid - 1] + values[mid]) / 2.0,
+        _ => values[mid],
+    }
 }
 
 /// The rows as an aligned text table.
@@ -296,6 +303,13 @@ pub fn table(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&mut []).is_nan());
+    }
 
     #[test]
     fn runs_for_small_blocks_saturate() {

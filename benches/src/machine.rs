@@ -68,9 +68,7 @@ pub fn cross_core_round_trip_ns() -> Option<f64> {
 
 /// The median of the batches' means but the first, which warms up.
 fn median_after_warm_up(means: &mut [f64]) -> f64 {
-    let counted = &mut means[1..];
-    counted.sort_by(f64::total_cmp);
-    counted[counted.len() / 2]
+    crate::harness::median(&mut means[1..])
 }
 
 #[cfg(test)]
