@@ -62,10 +62,9 @@ impl Contenders {
     }
 }
 
-/// The most runs a command line may ask for. Past it a comparison only
-/// takes longer (20 times as many runs of a small block already give a
-/// stable median), and [`compare`] reserves room for every run's time up
-/// front.
+/// The most runs a command line may ask for: [`compare`] reserves room
+/// for every run's time up front, and a huge count would exhaust memory
+/// before the first run.
 pub const MAX_RUNS: usize = 10_000;
 
 /// Runs per executor for a block of `txs` transactions: blocks of 100 or

@@ -375,9 +375,10 @@ impl Storage for FailingCommit {
     }
 }
 
-/// A block refused at its commit changes nothing, not even what
-/// `adaptive_execution` learned: the same block applied next is the first
-/// of its size again, and runs on the parallel path, which is tried first.
+/// A block refused at its commit leaves the chain as it was, and what
+/// `adaptive_execution` learned too: the same block applied next is the
+/// first of its size again, and runs on the parallel path, which is tried
+/// first.
 #[test]
 fn a_refused_commit_leaves_the_path_choice_as_it_was() {
     let config = ExecutionConfig {

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use parex_engine::FallbackReason;
 use parex_node::audit::check_supply;
 use parex_node::blockchain::{ExecutionConfig, ExecutionPath, ParallelStart};
 use parex_node::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload};
@@ -156,4 +157,36 @@ fn adaptive_execution_tries_both_paths_and_keeps_the_chain() {
     assert_eq!(paths[0], ExecutionPath::Parallel);
     assert_eq!(paths[1], ExecutionPath::Sequential);
     assert_eq!(paths.len(), 30);
+}
+
+/// The devnet's mixed blocks of 100 fit the memory `ChainVm` declares
+/// (`Vm::LOCATIONS_PER_TXN`): none hands over to the sequential executor
+/// for a full memory, though the third block at seeds 1 and 3 outgrew the
+/// engine's default sizing. Accounts, miners, block seeds and settings as
+/// `parex devnet --parallel-start block-stm` on two threads.
+#[test]
+fn mixed_devnet_blocks_fit_the_memory_the_vm_declares() {
+    let config = ExecutionConfig {
+        execution_threads: 2,
+        parallel_start: ParallelStart::BlockStm,
+        ..ExecutionConfig::default()
+    };
+    for seed in [1u64, 3] {
+        let mut accounts = DevAccounts::new(1000, seed);
+        let mut chain = in_memory_chain(&accounts, config.clone()).unwrap();
+        for topoheight in 1..=3u64 {
+            let block_seed = seed ^ topoheight.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let txs = generate_block_txs(Workload::Mixed, &mut accounts, 100, block_seed);
+            let miner = accounts.public_key(topoheight as usize % accounts.len());
+            let block = chain.build_block(miner, topoheight, txs);
+            let summary = chain.add_new_block(block).unwrap();
+            assert_eq!(summary.path, ExecutionPath::Parallel);
+            assert_ne!(
+                summary.stats.fallback_reason,
+                Some(FallbackReason::MemoryFull),
+                "seed {seed}, block {topoheight}: {:?}",
+                summary.stats
+            );
+        }
+    }
 }

@@ -142,7 +142,9 @@ impl<S: Storage> Blockchain<S> {
             })?;
 
         // What the block teaches the path choice counts once it commits: a
-        // refused block leaves the chain, its choices included, as it was.
+        // refused block leaves the chain and its path choice as they were.
+        // (The executors' own hints for the next block's start, which only
+        // steer speed, still learn from a refused block's run.)
         let mut path_choice = self.path_choice.clone();
         let path = self.choose_path(&mut path_choice, block.txs.len());
         let storage = self

@@ -55,10 +55,11 @@ impl Vm for ChainVm {
     /// moves each spent asset's balance to each destination: a one-output
     /// transfer of a user asset touches 5 locations of its own (the fee is
     /// in the native asset), besides the block-wide gas fee and burned
-    /// totals. The devnet's mixed blocks of 100
-    /// ran out of a table of 4 per transaction (the first block at seeds 1
-    /// and 3, one of its 300 blocks at seed 0), never of 6 (900 blocks over
-    /// three seeds).
+    /// totals. The devnet's mixed blocks of 100 ran out of a table of 4
+    /// per transaction (the third block at seeds 1 and 3, one of its 300
+    /// blocks at seed 0), never of 6 (900 blocks over three seeds;
+    /// `mixed_devnet_blocks_fit_the_memory_the_vm_declares` in
+    /// `node/tests/workloads.rs` replays the first three at seeds 1 and 3).
     const LOCATIONS_PER_TXN: usize = 6;
 
     fn execute<View: TxnView<StateKey, StateValue>>(
