@@ -7,9 +7,8 @@ use parex_benches::calibrate::{recommend, SIZES};
 use parex_benches::harness::{compare, runs_for, table, Contenders, Row, MAX_RUNS};
 use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
-use parex_engine::MAX_THREADS;
 
-use super::CliError;
+use super::{threads_parser, CliError};
 use crate::blockchain::{default_threads, engine_block, ExecutionConfig, Snapshot};
 use crate::vm::ChainVm;
 use crate::workload::{
@@ -65,8 +64,9 @@ pub struct BenchArgs {
     /// as transactions, at least 2].
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=u64::from(MAX_DEVNET_ACCOUNTS)))]
     pub accounts: Option<usize>,
-    /// Threads of the parallel executor [default: all cores, at most 1024].
-    #[arg(long)]
+    /// Threads of the parallel executor, 1 to 1024 [default: all cores,
+    /// at most 1024].
+    #[arg(long, value_parser = threads_parser())]
     pub threads: Option<usize>,
     /// Runs of each executor per row, at most 10000, in every order of the
     /// three (a multiple of 6 balances them); blocks of 100 transactions
@@ -81,8 +81,9 @@ pub struct BenchArgs {
 /// Flags of `parex calibrate`.
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
-    /// Threads of the parallel executor [default: all cores, at most 1024].
-    #[arg(long)]
+    /// Threads of the parallel executor, 1 to 1024 [default: all cores,
+    /// at most 1024].
+    #[arg(long, value_parser = threads_parser())]
     pub threads: Option<usize>,
     /// Runs of each executor per block size, at most 10000.
     #[arg(long, default_value_t = 12, value_parser = runs_parser())]
@@ -95,7 +96,7 @@ fn runs_parser() -> clap::builder::RangedU64ValueParser<usize> {
 
 /// Runs `parex bench`.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
-    let threads = threads(args.threads)?;
+    let threads = args.threads.unwrap_or_else(default_threads);
     let standard = args.workload.is_empty() && args.txs.is_none() && args.accounts.is_none();
     let mut plan: Vec<(BenchWorkload, usize, usize)> = Vec::new();
     if standard {
@@ -159,7 +160,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
 /// transfers and on heavy (~20 µs) transactions, and the thresholds that
 /// follow for each.
 pub fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
-    let threads = threads(args.threads)?;
+    let threads = args.threads.unwrap_or_else(default_threads);
     let classes = [
         (BenchWorkload::NodeTransfer, "node transfers"),
         (BenchWorkload::Heavy, "heavy transactions (~20 µs each)"),
@@ -199,18 +200,6 @@ pub fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
          only once its transactions prove expensive, so min_txs_for_parallel matters less."
     );
     Ok(())
-}
-
-fn threads(threads: Option<usize>) -> Result<usize, CliError> {
-    match threads.unwrap_or_else(default_threads) {
-        0 => Err(CliError::InvalidArgument(
-            "--threads must be at least 1".into(),
-        )),
-        threads if threads > MAX_THREADS => Err(CliError::InvalidArgument(format!(
-            "--threads must be at most {MAX_THREADS}, not {threads}"
-        ))),
-        threads => Ok(threads),
-    }
 }
 
 /// One row: the block built, then both executors on it, alternately.

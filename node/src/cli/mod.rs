@@ -13,6 +13,13 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 
+/// What a flag naming worker threads takes: 1 to the engine's
+/// [`MAX_THREADS`](parex_engine::MAX_THREADS), refused while the command
+/// line is parsed.
+pub(crate) fn threads_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=parex_engine::MAX_THREADS as u64)
+}
+
 pub use bench::{BenchArgs, BenchWorkload, CalibrateArgs};
 pub use devnet::DevnetArgs;
 pub use error::CliError;

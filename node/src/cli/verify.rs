@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use parex_engine::MAX_THREADS;
 
-use super::CliError;
+use super::{threads_parser, CliError};
 use crate::blockchain::default_threads;
 use crate::replay::replay_chain;
 use crate::storage::RocksStorage;
@@ -16,22 +15,21 @@ pub struct VerifyArgs {
     /// The chain's directory.
     #[arg(long, value_name = "DIR")]
     pub dir_path: PathBuf,
-    /// Threads of the parallel replay [default: all cores, at most 1024].
+    /// Threads of the parallel replay, 1 to 1024 [default: all cores, at
+    /// most 1024].
     #[arg(
         long,
         env = "PAREX_EXECUTION_THREADS",
         value_name = "N",
-        value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64)
+        value_parser = threads_parser()
     )]
-    pub execution_threads: Option<u32>,
+    pub execution_threads: Option<usize>,
 }
 
 /// Runs `parex verify`.
 pub fn run(args: VerifyArgs) -> Result<(), CliError> {
     let storage = RocksStorage::open(&args.dir_path)?;
-    let threads = args
-        .execution_threads
-        .map_or_else(default_threads, |n| n as usize);
+    let threads = args.execution_threads.unwrap_or_else(default_threads);
     let started = std::time::Instant::now();
     let report = replay_chain(&storage, threads)?;
     println!(
