@@ -75,7 +75,7 @@ pub fn check_stored<S: Storage>(storage: &S) -> Result<(), BlockchainError> {
 /// atomic batch, so only a damaged database disagrees; trusted, a wrong
 /// tip would have the next block overwrite stored blocks and state
 /// versions (one at `u64::MAX` wraps to genesis).
-pub fn check_tip<S: Storage>(storage: &S, tip: &ChainTip) -> Result<(), BlockchainError> {
+pub(crate) fn check_tip<S: Storage>(storage: &S, tip: &ChainTip) -> Result<(), BlockchainError> {
     let corrupt = |reason: String| {
         BlockchainError::Storage(StorageError::Corrupt(format!(
             "the tip names block {} ({}): {reason}",

@@ -48,7 +48,7 @@ impl BenchWorkload {
 /// The largest block `parex bench` generates: every transaction of a
 /// block is generated and held, with the executors' tables for it, before
 /// the first run; a count past memory is refused rather than aborting.
-pub const MAX_BENCH_TXS: usize = 1_000_000;
+const MAX_BENCH_TXS: usize = 1_000_000;
 
 /// Flags of `parex bench`.
 #[derive(Debug, Args)]
