@@ -18,8 +18,11 @@
 //! indices, two workers would alternate between neighbours.
 //! - `decrease_cnt`: bumped on every lowering of either index, so the done
 //!   check can tell that no index was lowered while it was reading them.
-//! - per transaction: its incarnation and [`TxnStatus`] under one lock, and
-//!   the transactions suspended on it under another.
+//! - per transaction: its incarnation and [`TxnStatus`] in one atomic word
+//!   (`StatusWord`, `status.rs`), moved with one read-modify-write per
+//!   transition (passing a transaction by writes its word unchanged: see
+//!   `TxnState::transition`); and the transactions suspended on it, under
+//!   a lock that is taken only when there are some.
 //!
 //! Invariant of the done check: the block is done when both indices are at
 //! or past the block's end, no task is active, and no index was lowered
@@ -27,10 +30,10 @@
 //! (an abort, a resumed dependency, a validation wave) happens inside an
 //! active task and lowers an index before the task ends, so it is seen.
 
-use parex_sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use parex_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use parex_sync::{Backoff, CachePadded, Mutex};
 
-use crate::status::TxnStatus;
+use crate::status::{StatusWord, TxnStatus};
 use crate::{Incarnation, TxnIndex};
 
 /// One incarnation of one transaction.
@@ -53,16 +56,49 @@ pub enum Task {
 
 #[derive(Debug)]
 struct TxnState {
-    status: Mutex<(Incarnation, TxnStatus)>,
-    /// Transactions suspended until this one finishes executing.
+    /// A [`StatusWord`].
+    status: AtomicU64,
+    /// Transactions suspended until this one finishes executing; not
+    /// empty only while the status word carries `DEPENDENTS`.
     dependents: Mutex<Vec<TxnIndex>>,
 }
 
 impl TxnState {
     fn new() -> Self {
         Self {
-            status: Mutex::new((0, TxnStatus::ReadyToExecute)),
+            status: AtomicU64::new(StatusWord::new(0, TxnStatus::ReadyToExecute).0),
             dependents: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn load(&self) -> StatusWord {
+        StatusWord(self.status.load(SeqCst))
+    }
+
+    /// Replaces the word by `transition` of it in one read-modify-write,
+    /// retried if another thread changed it meanwhile (only `DEPENDENTS`
+    /// can be set under a transition's feet); returns the word it moved
+    /// from.
+    ///
+    /// Always a write, also where `transition` leaves the word as it is:
+    /// a worker that looks at a transaction's word and passes it by (not
+    /// ready, not executed) must not miss the index another worker moved
+    /// before changing the word, and the order between them is then that
+    /// of two read-modify-writes of one atomic, which holds under
+    /// acquire/release alone. A plain load would need the sequentially
+    /// consistent total order (the store-buffer pattern), which loom does
+    /// not model, and which its engine tests caught failing.
+    fn transition(&self, mut transition: impl FnMut(StatusWord) -> StatusWord) -> StatusWord {
+        let mut word = self.load();
+        loop {
+            let next = transition(word);
+            match self
+                .status
+                .compare_exchange_weak(word.0, next.0, SeqCst, SeqCst)
+            {
+                Ok(_) => return word,
+                Err(current) => word = StatusWord(current),
+            }
         }
     }
 }
@@ -161,7 +197,9 @@ impl Scheduler {
         self.txns.truncate(block_size);
         let touched = touched.min(self.txns.len());
         for txn in &mut self.txns[..touched] {
-            *txn.status.get_mut() = (0, TxnStatus::ReadyToExecute);
+            // Exclusive access: nothing to order against.
+            txn.status
+                .store(StatusWord::new(0, TxnStatus::ReadyToExecute).0, SeqCst);
             txn.dependents.get_mut().clear();
         }
         self.txns.resize_with(block_size, TxnState::new);
@@ -207,7 +245,8 @@ impl Scheduler {
 
     /// The incarnation and status of a transaction.
     pub fn status(&self, txn_idx: TxnIndex) -> (Incarnation, TxnStatus) {
-        *self.txns[txn_idx].status.lock()
+        let word = self.txns[txn_idx].load();
+        (word.incarnation(), word.status())
     }
 
     // ---- Handing out tasks -------------------------------------------------
@@ -322,23 +361,29 @@ impl Scheduler {
         if txn_idx >= self.block_size {
             return None;
         }
-        let mut status = self.txns[txn_idx].status.lock();
-        if status.1 != TxnStatus::ReadyToExecute {
-            return None;
-        }
-        status.1 = TxnStatus::Executing;
-        Some(Version {
+        let before = self.txns[txn_idx].transition(|word| match word.status() {
+            TxnStatus::ReadyToExecute => word.with_status(TxnStatus::Executing),
+            _ => word,
+        });
+        (before.status() == TxnStatus::ReadyToExecute).then_some(Version {
             txn_idx,
-            incarnation: status.0,
+            incarnation: before.incarnation(),
         })
     }
 
     /// The validation task of `txn_idx`, if it has executed.
     fn validation_task(&self, txn_idx: TxnIndex) -> Option<Task> {
-        let (incarnation, status) = self.status(txn_idx);
-        (status == TxnStatus::Executed).then_some(Task::Validate(Version {
+        let state = &self.txns[txn_idx];
+        // Mostly it has: then one load decides. Passing it by takes a
+        // read-modify-write (see `TxnState::transition`), so that its
+        // finish_execution sees the validation index that passed it.
+        let mut word = state.load();
+        if word.status() != TxnStatus::Executed {
+            word = state.transition(|word| word);
+        }
+        (word.status() == TxnStatus::Executed).then_some(Task::Validate(Version {
             txn_idx,
-            incarnation,
+            incarnation: word.incarnation(),
         }))
     }
 
@@ -369,13 +414,20 @@ impl Scheduler {
         blocking_txn_idx: TxnIndex,
         claim: &mut Claim,
     ) -> bool {
-        // Under the blocking transaction's dependents lock, so that
-        // finish_execution either sees this dependent or it sees Executed.
-        let mut dependents = self.txns[blocking_txn_idx].dependents.lock();
-        if self.status(blocking_txn_idx).1 == TxnStatus::Executed {
+        // The flag goes on under the blocking transaction's dependents
+        // lock, and only while it is not Executed: so finish_execution
+        // either finds the flag and then waits for this lock (and sees this
+        // dependent), or it came first and this sees Executed.
+        let blocking = &self.txns[blocking_txn_idx];
+        let mut dependents = blocking.dependents.lock();
+        let before = blocking.transition(|word| match word.status() {
+            TxnStatus::Executed => word,
+            _ => StatusWord(word.0 | StatusWord::DEPENDENTS),
+        });
+        if before.status() == TxnStatus::Executed {
             return false;
         }
-        self.txns[txn_idx].status.lock().1 = TxnStatus::Aborting;
+        self.move_status(txn_idx, TxnStatus::Executing, TxnStatus::Aborting);
         dependents.push(txn_idx);
         drop(dependents);
         claim.finished += 1;
@@ -401,13 +453,21 @@ impl Scheduler {
             txn_idx,
             incarnation,
         } = version;
-        {
-            let mut status = self.txns[txn_idx].status.lock();
-            debug_assert_eq!(*status, (incarnation, TxnStatus::Executing));
-            status.1 = TxnStatus::Executed;
+        let state = &self.txns[txn_idx];
+        // Clears DEPENDENTS: the list is taken below, if the flag was on.
+        let before = StatusWord(
+            state
+                .status
+                .swap(StatusWord::new(incarnation, TxnStatus::Executed).0, SeqCst),
+        );
+        debug_assert_eq!(
+            (before.incarnation(), before.status()),
+            (incarnation, TxnStatus::Executing)
+        );
+        if before.has_dependents() {
+            let dependents = std::mem::take(&mut *state.dependents.lock());
+            self.resume_dependencies(&dependents);
         }
-        let dependents = std::mem::take(&mut *self.txns[txn_idx].dependents.lock());
-        self.resume_dependencies(&dependents);
 
         if self.validation_idx.load(SeqCst) > txn_idx {
             // The validation index has passed this transaction: it will not
@@ -434,9 +494,21 @@ impl Scheduler {
 
     /// An aborted or suspended transaction gets its next incarnation.
     fn set_ready_status(&self, txn_idx: TxnIndex) {
-        let mut status = self.txns[txn_idx].status.lock();
-        debug_assert_eq!(status.1, TxnStatus::Aborting);
-        *status = (status.0 + 1, TxnStatus::ReadyToExecute);
+        let before = self.txns[txn_idx].transition(|word| {
+            let next = word.incarnation() + 1;
+            StatusWord(
+                StatusWord::new(next, TxnStatus::ReadyToExecute).0
+                    | word.0 & StatusWord::DEPENDENTS,
+            )
+        });
+        debug_assert_eq!(before.status(), TxnStatus::Aborting);
+    }
+
+    /// Moves `txn_idx`, which its caller knows to be at `from`, to `to`,
+    /// keeping its incarnation and flag.
+    fn move_status(&self, txn_idx: TxnIndex, from: TxnStatus, to: TxnStatus) {
+        let before = self.txns[txn_idx].transition(|word| word.with_status(to));
+        debug_assert_eq!(before.status(), from);
     }
 
     // ---- Validation --------------------------------------------------------
@@ -445,13 +517,16 @@ impl Scheduler {
     /// another validation already aborted it (or a later incarnation runs):
     /// only one abort per incarnation takes effect.
     pub fn try_validation_abort(&self, version: Version) -> bool {
-        let mut status = self.txns[version.txn_idx].status.lock();
-        if *status == (version.incarnation, TxnStatus::Executed) {
-            status.1 = TxnStatus::Aborting;
-            true
-        } else {
-            false
-        }
+        // An Executed word carries no flag: one exact comparison.
+        self.txns[version.txn_idx]
+            .status
+            .compare_exchange(
+                StatusWord::new(version.incarnation, TxnStatus::Executed).0,
+                StatusWord::new(version.incarnation, TxnStatus::Aborting).0,
+                SeqCst,
+                SeqCst,
+            )
+            .is_ok()
     }
 
     /// Ends a validation task. After an abort the transaction is re-executed
@@ -579,6 +654,37 @@ mod tests {
         assert_eq!(scheduler.next_task(&mut c), Some(Task::Execute(v(1, 1))));
         // A dependency on an executed transaction is refused: read again.
         assert!(!scheduler.add_dependency(1, 0, &mut c));
+    }
+
+    #[test]
+    fn a_dependent_suspended_on_an_aborted_transaction_resumes_after_its_next_incarnation() {
+        let scheduler = Scheduler::new(2);
+        let mut c = Claim::new();
+        assert_eq!(scheduler.next_task(&mut c), Some(Task::Execute(v(0, 0))));
+        assert_eq!(scheduler.finish_execution(v(0, 0), false, &mut c), None);
+        assert!(scheduler.try_validation_abort(v(0, 0)));
+        // 1 reads an ESTIMATE of the aborted 0 and is suspended on it; the
+        // note must outlive 0's move to ready and its new execution.
+        assert_eq!(scheduler.try_incarnate(1), Some(v(1, 0)));
+        assert!(scheduler.add_dependency(1, 0, &mut c));
+        // The aborting worker takes 0's next incarnation at once.
+        assert_eq!(
+            scheduler.finish_validation(0, true, &mut c),
+            Some(Task::Execute(v(0, 1)))
+        );
+        assert_eq!(scheduler.status(1), (0, TxnStatus::Aborting));
+        scheduler.finish_execution(v(0, 1), false, &mut c);
+        assert_eq!(scheduler.status(1), (1, TxnStatus::ReadyToExecute));
+        // Resumed once only: 0's next execution has no dependents (a
+        // second resume would trip the Aborting check in debug builds,
+        // and move 1 to incarnation 2).
+        assert!(scheduler.try_validation_abort(v(0, 1)));
+        assert_eq!(
+            scheduler.finish_validation(0, true, &mut c),
+            Some(Task::Execute(v(0, 2)))
+        );
+        scheduler.finish_execution(v(0, 2), false, &mut c);
+        assert_eq!(scheduler.status(1), (1, TxnStatus::ReadyToExecute));
     }
 
     #[test]
