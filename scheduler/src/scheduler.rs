@@ -87,7 +87,12 @@ impl TxnState {
     /// of two read-modify-writes of one atomic, which holds under
     /// acquire/release alone. A plain load would need the sequentially
     /// consistent total order (the store-buffer pattern), which loom does
-    /// not model, and which its engine tests caught failing.
+    /// not model: with a load where `validation_task` passes a transaction
+    /// by, loom's engine models fail at once (`docs/LOOM.md`, mutation
+    /// 10). Where `try_incarnate` passes one by (an abort's re-execution
+    /// racing a claim of an index lowered below it) no model reaches the
+    /// interleaving, and a load there passes them; the argument is the
+    /// same.
     fn transition(&self, mut transition: impl FnMut(StatusWord) -> StatusWord) -> StatusWord {
         let mut word = self.load();
         loop {
