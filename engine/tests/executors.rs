@@ -530,6 +530,10 @@ fn a_small_block_of_expensive_transactions_goes_on_in_parallel() {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "prices transactions by the time they take, and unoptimized none is cheap"
+)]
 fn a_cheap_small_block_after_expensive_ones_runs_on_block_stm_once() {
     let storage = HashMap::<u64, u64>::new();
     let (cheap, expensive) = (spin_block(false), spin_block(true));
@@ -574,6 +578,10 @@ fn a_cheap_small_block_after_expensive_ones_runs_on_block_stm_once() {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "prices transactions by the time they take, and unoptimized none is cheap"
+)]
 fn after_a_cheap_small_block_the_next_is_not_probed_but_the_one_after_is() {
     let storage = HashMap::<u64, u64>::new();
     let (cheap, expensive) = (spin_block(false), spin_block(true));
@@ -596,6 +604,10 @@ fn after_a_cheap_small_block_the_next_is_not_probed_but_the_one_after_is() {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "prices transactions by the time they take, and unoptimized none is cheap"
+)]
 fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
     let storage = HashMap::<u64, u64>::new();
     let (cheap, expensive) = (spin_txns(2_000, false), spin_txns(100, true));
