@@ -384,7 +384,7 @@ impl Scheduler {
         // finish_execution sees the validation index that passed it.
         let mut word = state.load();
         if word.status() != TxnStatus::Executed {
-            word = state.transition(|word| word);
+            word = StatusWord(state.status.fetch_or(0, SeqCst));
         }
         (word.status() == TxnStatus::Executed).then_some(Task::Validate(Version {
             txn_idx,
@@ -427,12 +427,13 @@ impl Scheduler {
         let mut dependents = blocking.dependents.lock();
         let before = blocking.transition(|word| match word.status() {
             TxnStatus::Executed => word,
-            _ => StatusWord(word.0 | StatusWord::DEPENDENTS),
+            _ => word.with_dependents(),
         });
         if before.status() == TxnStatus::Executed {
             return false;
         }
-        self.move_status(txn_idx, TxnStatus::Executing, TxnStatus::Aborting);
+        let before = self.txns[txn_idx].transition(|word| word.with_status(TxnStatus::Aborting));
+        debug_assert_eq!(before.status(), TxnStatus::Executing);
         dependents.push(txn_idx);
         drop(dependents);
         claim.finished += 1;
@@ -499,21 +500,8 @@ impl Scheduler {
 
     /// An aborted or suspended transaction gets its next incarnation.
     fn set_ready_status(&self, txn_idx: TxnIndex) {
-        let before = self.txns[txn_idx].transition(|word| {
-            let next = word.incarnation() + 1;
-            StatusWord(
-                StatusWord::new(next, TxnStatus::ReadyToExecute).0
-                    | word.0 & StatusWord::DEPENDENTS,
-            )
-        });
+        let before = self.txns[txn_idx].transition(StatusWord::next_incarnation);
         debug_assert_eq!(before.status(), TxnStatus::Aborting);
-    }
-
-    /// Moves `txn_idx`, which its caller knows to be at `from`, to `to`,
-    /// keeping its incarnation and flag.
-    fn move_status(&self, txn_idx: TxnIndex, from: TxnStatus, to: TxnStatus) {
-        let before = self.txns[txn_idx].transition(|word| word.with_status(to));
-        debug_assert_eq!(before.status(), from);
     }
 
     // ---- Validation --------------------------------------------------------

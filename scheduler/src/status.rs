@@ -33,10 +33,11 @@ pub enum TxnStatus {
 ///   bits 63..32: incarnation   bit 2: DEPENDENTS   bits 1..0: status
 /// ```
 ///
-/// `DEPENDENTS` says that a transaction was suspended on this one since it
-/// last finished executing (its dependents list is not empty). Every
-/// transition keeps it, except `finish_execution`, which clears it and
-/// resumes the list; so an `Executed` word never carries it.
+/// `DEPENDENTS` is set whenever the dependents list is not empty (a
+/// transaction was suspended on this one since it last finished
+/// executing); it may stay set on an emptied list, which costs one needless
+/// look at it. Every transition keeps it, except `finish_execution`, which
+/// clears it and takes the list; so an `Executed` word never carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StatusWord(pub(crate) u64);
 
@@ -72,6 +73,19 @@ impl StatusWord {
         self.0 & Self::DEPENDENTS != 0
     }
 
+    /// The same word, with `DEPENDENTS` set.
+    pub(crate) fn with_dependents(self) -> Self {
+        Self(self.0 | Self::DEPENDENTS)
+    }
+
+    /// The next incarnation, ready to execute, keeping `DEPENDENTS`.
+    pub(crate) fn next_incarnation(self) -> Self {
+        Self(
+            Self::new(self.incarnation() + 1, TxnStatus::ReadyToExecute).0
+                | self.0 & Self::DEPENDENTS,
+        )
+    }
+
     /// The same incarnation and flag, at `status`.
     pub(crate) fn with_status(self, status: TxnStatus) -> Self {
         Self(self.0 & !Self::STATUS | Self::new(0, status).0)
@@ -95,7 +109,7 @@ mod tests {
                 let word = StatusWord::new(incarnation, status);
                 assert_eq!((word.incarnation(), word.status()), (incarnation, status));
                 assert!(!word.has_dependents());
-                let flagged = StatusWord(word.0 | StatusWord::DEPENDENTS);
+                let flagged = word.with_dependents();
                 for next in statuses {
                     let moved = flagged.with_status(next);
                     assert_eq!((moved.incarnation(), moved.status()), (incarnation, next));
