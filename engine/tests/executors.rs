@@ -831,6 +831,41 @@ fn a_vm_that_declares_wider_transactions_keeps_its_first_block_parallel() {
 }
 
 #[test]
+fn buffers_kept_from_a_narrow_vm_are_resized_for_a_wider_one() {
+    // The executor keeps its buffers from block to block, by key, value and
+    // output type, which `ProgramVm` and `WideVm` share. A block of
+    // `ProgramVm` that fits its default sizing must not leave the next
+    // block, of `WideVm`, with that sizing: it declares 8 locations per
+    // transaction and writes 7, more than the default memory holds.
+    let narrow: Vec<_> = (0..1000u64)
+        .map(|t| Program(vec![Op::Write(t, t)]))
+        .collect();
+    let wide: Vec<_> = (0..1000u64)
+        .map(|t| Program((0..7).map(|k| Op::Write(t * 8 + k, k)).collect()))
+        .collect();
+    let storage = HashMap::new();
+    let executor = ParallelExecutor::new(2)
+        .unwrap()
+        .with_min_txns_per_worker(0);
+    let first = executor.execute(&ProgramVm, &narrow, &storage).unwrap();
+    assert_eq!(
+        first.stats.sequential_fallback_from, None,
+        "{:?}",
+        first.stats
+    );
+    let second = executor.execute(&WideVm, &wide, &storage).unwrap();
+    assert_eq!(
+        second.stats.sequential_fallback_from, None,
+        "{:?}",
+        second.stats
+    );
+    assert_eq!(
+        (second.outcomes, second.final_values),
+        effect(&SequentialExecutor::new(), &wide, &storage).unwrap()
+    );
+}
+
+#[test]
 fn a_block_of_transfers_fits_the_memory_it_is_first_given() {
     // Transfer-shaped transactions (read two locations, write them and a
     // third, all new): the first block of a fresh executor must stay

@@ -102,7 +102,9 @@ pub struct MvMemory<K, V> {
     /// The lowest transaction whose record found the table full, or
     /// [`NOT_FULL`]: how [`reset`](Self::reset) sizes the next table.
     full_at: AtomicUsize,
-    /// Locations per transaction every table is sized for at least.
+    /// Locations per transaction the current table was sized for at
+    /// least: [`reset`](Self::reset) keeps it, and
+    /// [`reset_touched`](Self::reset_touched) sets it anew.
     locations_per_txn: usize,
 }
 
@@ -136,8 +138,9 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     }
 
     /// Memory for a block of `block_size` transactions that touch about
-    /// `locations_per_txn` locations each (0 counts as 1): this and every
-    /// later block's table holds at least that many per transaction.
+    /// `locations_per_txn` locations each (0 counts as 1): this table, and
+    /// every later one [`reset`](Self::reset) makes, holds at least that
+    /// many per transaction.
     pub fn with_locations_per_txn(block_size: usize, locations_per_txn: usize) -> Self {
         let locations_per_txn = locations_per_txn.max(1);
         Self {
@@ -161,13 +164,17 @@ impl<K: Key, V: Value> MvMemory<K, V> {
     /// block ran out of locations, the table grows (2x to 8x, by how far
     /// into the block it ran out).
     pub fn reset(&mut self, block_size: usize) {
-        self.reset_touched(block_size, usize::MAX);
+        self.reset_touched(block_size, self.locations_per_txn, usize::MAX);
     }
 
-    /// [`reset`](Self::reset) after a block in which no transaction at or
-    /// above `touched` recorded anything: only the records below it are
-    /// cleared (a block halted early recorded only its start).
-    pub fn reset_touched(&mut self, block_size: usize, touched: usize) {
+    /// [`reset`](Self::reset) for transactions that touch about
+    /// `locations_per_txn` locations each (0 counts as 1), whatever the
+    /// memory was sized for before: memory reused across VMs gets each
+    /// VM's own sizing. Only the records below `touched` are cleared: no
+    /// transaction at or above it recorded anything in the last block (a
+    /// block halted early recorded only its start).
+    pub fn reset_touched(&mut self, block_size: usize, locations_per_txn: usize, touched: usize) {
+        self.locations_per_txn = locations_per_txn.max(1);
         let needed = match self.full_at.swap(NOT_FULL, SeqCst) {
             NOT_FULL => Self::locations_for(block_size, self.locations_per_txn),
             at => {

@@ -112,8 +112,8 @@ impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
     }
 
     /// Buffers for a block of `block_size` transactions that touch about
-    /// `locations_per_txn` locations each ([`Vm::LOCATIONS_PER_TXN`]), as
-    /// every later block's memory will be at least.
+    /// `locations_per_txn` locations each ([`Vm::LOCATIONS_PER_TXN`]). A
+    /// later block that reuses them gets the sizing its own VM declares.
     pub fn with_locations_per_txn(block_size: usize, locations_per_txn: usize) -> Self {
         Self {
             memory: MvMemory::with_locations_per_txn(block_size, locations_per_txn),
@@ -125,10 +125,12 @@ impl<K: crate::Key, V: crate::Value, O> BlockBuffers<K, V, O> {
         }
     }
 
-    /// Resets the buffers for a block of `block_size` transactions
-    /// materialized in chunks of `txns_per_chunk`.
-    fn reset(&mut self, block_size: usize, txns_per_chunk: usize) {
-        self.memory.reset_touched(block_size, self.touched);
+    /// Resets the buffers for a block of `block_size` transactions that
+    /// touch about `locations_per_txn` locations each, materialized in
+    /// chunks of `txns_per_chunk`.
+    fn reset(&mut self, block_size: usize, locations_per_txn: usize, txns_per_chunk: usize) {
+        self.memory
+            .reset_touched(block_size, locations_per_txn, self.touched);
         self.scheduler.reset_touched(block_size, self.touched);
         self.results.truncate(block_size);
         let touched = self.touched.min(self.results.len());
@@ -225,7 +227,7 @@ where
         mut buffers: BlockBuffers<VM::Key, VM::Value, VM::Output>,
     ) -> Self {
         let chunk = txns_per_chunk(txns.len());
-        buffers.reset(txns.len(), chunk);
+        buffers.reset(txns.len(), VM::LOCATIONS_PER_TXN, chunk);
         let BlockBuffers {
             memory,
             scheduler,
