@@ -80,8 +80,8 @@ pub use error::{BlockError, EngineError};
 pub use executor::{Executor, VmBlockOutput};
 pub use output::{BlockOutput, ExecutionStats, FallbackReason, TxnOutcome};
 pub use parallel::{
-    BlockBuffers, ParallelBlock, ParallelExecutor, StartPolicy, AT_ONCE_MAX_TXNS,
-    DEFAULT_MIN_TXNS_PER_WORKER, MAX_THREADS,
+    available_threads, BlockBuffers, ParallelBlock, ParallelExecutor, StartPolicy,
+    AT_ONCE_MAX_TXNS, DEFAULT_MIN_TXNS_PER_WORKER, MAX_THREADS,
 };
 pub use parex_mvmemory::Incarnation;
 pub use sequential::SequentialExecutor;

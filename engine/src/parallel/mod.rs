@@ -101,6 +101,14 @@ pub const DEFAULT_MIN_TXNS_PER_WORKER: usize = 32;
 /// pool's allocation.
 pub const MAX_THREADS: usize = 1024;
 
+/// The machine's available cores, 1 if unknown, at most [`MAX_THREADS`]:
+/// the thread count [`ParallelExecutor::with_available_parallelism`] uses.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .min(MAX_THREADS)
+}
+
 impl ParallelExecutor {
     /// An executor with `threads` worker threads (the caller included),
     /// at most [`MAX_THREADS`].
@@ -128,11 +136,7 @@ impl ParallelExecutor {
     /// An executor with one thread per available core, at most
     /// [`MAX_THREADS`].
     pub fn with_available_parallelism() -> Result<Self, EngineError> {
-        Self::new(
-            std::thread::available_parallelism()
-                .map_or(1, NonZeroUsize::get)
-                .min(MAX_THREADS),
-        )
+        Self::new(available_threads())
     }
 
     /// Sets how many transactions each worker needs for a block to be big

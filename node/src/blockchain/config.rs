@@ -84,7 +84,7 @@ impl Default for ExecutionConfig {
         Self {
             parallel_execution_enabled: true,
             min_txs_for_parallel: 20,
-            execution_threads: default_threads(),
+            execution_threads: parex_engine::available_threads(),
             min_txs_per_worker: parex_engine::DEFAULT_MIN_TXNS_PER_WORKER,
             parallel_start: ParallelStart::default(),
             adaptive_execution: false,
@@ -92,12 +92,4 @@ impl Default for ExecutionConfig {
             reproducer_dir: PathBuf::from("."),
         }
     }
-}
-
-/// The machine's cores, 1 if unknown, at most
-/// [`parex_engine::MAX_THREADS`].
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(parex_engine::MAX_THREADS)
 }

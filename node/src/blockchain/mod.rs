@@ -21,7 +21,7 @@ use parex_engine::{TxnOutcome, VmBlockOutput};
 
 pub use apply::{ApplicableChainState, MergeSummary};
 pub use commitment::next_commitment;
-pub use config::{default_threads, ExecutionConfig, ParallelStart};
+pub use config::{ExecutionConfig, ParallelStart};
 pub use error::BlockchainError;
 pub use executors::ExecutionPath;
 pub use path_choice::PathChoice;

@@ -9,11 +9,12 @@ use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
 
 use super::{threads_parser, CliError};
-use crate::blockchain::{default_threads, engine_block, ExecutionConfig, Snapshot};
+use crate::blockchain::{engine_block, ExecutionConfig, Snapshot};
 use crate::vm::ChainVm;
 use crate::workload::{
     generate_block_txs, in_memory_chain, DevAccounts, Workload as NodeWorkload, MAX_DEVNET_ACCOUNTS,
 };
+use parex_engine::available_threads;
 
 /// What `parex bench` can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -96,7 +97,7 @@ fn runs_parser() -> clap::builder::RangedU64ValueParser<usize> {
 
 /// Runs `parex bench`.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
-    let threads = args.threads.unwrap_or_else(default_threads);
+    let threads = args.threads.unwrap_or_else(available_threads);
     let standard = args.workload.is_empty() && args.txs.is_none() && args.accounts.is_none();
     let mut plan: Vec<(BenchWorkload, usize, usize)> = Vec::new();
     if standard {
@@ -160,7 +161,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
 /// transfers and on heavy (~20 µs) transactions, and the thresholds that
 /// follow for each.
 pub fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
-    let threads = args.threads.unwrap_or_else(default_threads);
+    let threads = args.threads.unwrap_or_else(available_threads);
     let classes = [
         (BenchWorkload::NodeTransfer, "node transfers"),
         (BenchWorkload::Heavy, "heavy transactions (~20 µs each)"),

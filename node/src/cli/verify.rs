@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{threads_parser, CliError};
-use crate::blockchain::default_threads;
 use crate::replay::replay_chain;
 use crate::storage::RocksStorage;
+use parex_engine::available_threads;
 
 /// `parex verify` flags.
 #[derive(Debug, Args)]
@@ -29,7 +29,7 @@ pub struct VerifyArgs {
 /// Runs `parex verify`.
 pub fn run(args: VerifyArgs) -> Result<(), CliError> {
     let storage = RocksStorage::open(&args.dir_path)?;
-    let threads = args.execution_threads.unwrap_or_else(default_threads);
+    let threads = args.execution_threads.unwrap_or_else(available_threads);
     let started = std::time::Instant::now();
     let report = replay_chain(&storage, threads)?;
     println!(

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use parex_engine::MAX_THREADS;
 use serde::Deserialize;
 
-use crate::blockchain::{default_threads, ExecutionConfig, ParallelStart};
+use crate::blockchain::{ExecutionConfig, ParallelStart};
+use parex_engine::available_threads;
 
 /// One source of settings; `None` leaves the setting to a lower source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -103,7 +104,7 @@ impl ConfigLayer {
     /// The settings with defaults filled in, validated.
     pub fn resolve(self, reproducer_dir: PathBuf) -> Result<ExecutionConfig, ConfigError> {
         let defaults = ExecutionConfig::default();
-        let execution_threads = self.execution_threads.unwrap_or_else(default_threads);
+        let execution_threads = self.execution_threads.unwrap_or_else(available_threads);
         if execution_threads == 0 {
             return Err(ConfigError::Invalid {
                 name: "execution_threads",
