@@ -476,3 +476,55 @@ fn the_transaction_index_names_where_a_transaction_applied() {
     let chain = rocks_chain(dir.path(), &mut accounts.clone(), 0, 0);
     the_index_names_where_a_transaction_applied(chain, accounts);
 }
+
+/// A commit of an empty block at `topoheight`, writing one value.
+fn bare_commit(topoheight: u64, amount: u64) -> BlockCommit {
+    BlockCommit {
+        tip: ChainTip {
+            topoheight,
+            hash: Hash([topoheight as u8; 32]),
+            commitment: Hash::ZERO,
+        },
+        block_bytes: vec![topoheight as u8],
+        transactions: vec![],
+        writes: vec![(StateKey::Burned(NATIVE_ASSET), StateValue::Amount(amount))],
+        meta: vec![],
+    }
+}
+
+/// Commits that do not extend the tip, refused by `storage` with nothing
+/// written: none but genesis on an empty store, and none but the next
+/// topoheight after a tip.
+fn refuses_commits_that_do_not_extend_the_tip(storage: &mut impl Storage) {
+    let burned = StateKey::Burned(NATIVE_ASSET);
+    let refused = |storage: &mut dyn Storage, topoheight: u64, tip: Option<u64>| {
+        let error = storage.commit(&bare_commit(topoheight, 99)).unwrap_err();
+        assert!(
+            matches!(error, StorageError::NotNext { topoheight: t, tip: ref s } if t == topoheight && *s == tip),
+            "{error}"
+        );
+    };
+    refused(storage, 1, None);
+    assert_eq!(storage.tip().unwrap(), None);
+    assert_eq!(storage.get_state(&burned).unwrap(), None);
+    storage.commit(&bare_commit(0, 1)).unwrap();
+    for topoheight in [0, 2, u64::MAX] {
+        refused(storage, topoheight, Some(0));
+    }
+    storage.commit(&bare_commit(1, 2)).unwrap();
+    assert_eq!(storage.tip().unwrap().map(|tip| tip.topoheight), Some(1));
+    assert_eq!(
+        storage.get_state(&burned).unwrap(),
+        Some(StateValue::Amount(2))
+    );
+    assert!(storage.block(2).unwrap().is_none());
+}
+
+#[test]
+fn both_storages_refuse_a_commit_that_does_not_extend_the_tip() {
+    refuses_commits_that_do_not_extend_the_tip(&mut MemoryStorage::default());
+    let dir = tempfile::tempdir().unwrap();
+    refuses_commits_that_do_not_extend_the_tip(
+        &mut RocksStorage::open_or_create(dir.path()).unwrap(),
+    );
+}

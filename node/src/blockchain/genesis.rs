@@ -98,8 +98,7 @@ pub(crate) fn check_tip<S: Storage>(storage: &S, tip: &ChainTip) -> Result<(), B
         )));
     }
     let next = tip
-        .topoheight
-        .checked_add(1)
+        .next_topoheight()
         .ok_or_else(|| corrupt("no block can follow it".into()))?;
     if storage.block(next)?.is_some() {
         return Err(corrupt(format!("block {next} is stored above it")));

@@ -276,7 +276,7 @@ impl<S: Storage> Blockchain<S> {
         block: &Block,
     ) -> Result<(Vec<u8>, Vec<(Hash, Vec<u8>)>), BlockchainError> {
         let header = &block.header;
-        if Some(header.topoheight) != self.tip.topoheight.checked_add(1) {
+        if Some(header.topoheight) != self.tip.next_topoheight() {
             return Err(BlockchainError::NotNext {
                 tip: self.tip.topoheight,
                 expected_previous: self.tip.hash,

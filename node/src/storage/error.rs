@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::ChainTip;
 use crate::codec::DecodeError;
 
 /// Why the storage could not be opened, read or written.
@@ -48,6 +49,25 @@ pub enum StorageError {
         /// The stored tip's topoheight.
         tip: Option<u64>,
     },
+}
+
+impl StorageError {
+    /// Refuses a commit at `topoheight` unless it is the block after `tip`
+    /// (genesis, 0, on an empty store): what every [`Storage`] checks
+    /// before it writes anything.
+    ///
+    /// [`Storage`]: super::Storage
+    pub(crate) fn check_next(tip: Option<&ChainTip>, topoheight: u64) -> Result<(), Self> {
+        let next = tip.map_or(Some(0), ChainTip::next_topoheight);
+        if next == Some(topoheight) {
+            Ok(())
+        } else {
+            Err(Self::NotNext {
+                topoheight,
+                tip: tip.map(|tip| tip.topoheight),
+            })
+        }
+    }
 }
 
 impl From<rocksdb::Error> for StorageError {

@@ -55,15 +55,7 @@ impl Storage for MemoryStorage {
     }
 
     fn commit(&mut self, commit: &BlockCommit) -> Result<(), StorageError> {
-        let expected = self
-            .tip
-            .map_or(Some(0), |tip| tip.topoheight.checked_add(1));
-        if Some(commit.tip.topoheight) != expected {
-            return Err(StorageError::NotNext {
-                topoheight: commit.tip.topoheight,
-                tip: self.tip.map(|tip| tip.topoheight),
-            });
-        }
+        StorageError::check_next(self.tip.as_ref(), commit.tip.topoheight)?;
         for (key, value) in &commit.writes {
             self.state.insert(*key, value.clone());
         }

@@ -15,6 +15,14 @@ pub struct ChainTip {
     pub commitment: Hash,
 }
 
+impl ChainTip {
+    /// The topoheight of the block after this one; `None` at `u64::MAX`,
+    /// where no block can follow.
+    pub fn next_topoheight(&self) -> Option<u64> {
+        self.topoheight.checked_add(1)
+    }
+}
+
 /// A stored block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockRecord {

@@ -153,14 +153,8 @@ impl Storage for RocksStorage {
     }
 
     fn commit(&mut self, commit: &BlockCommit) -> Result<(), StorageError> {
-        let tip = self.tip()?;
         let topoheight = commit.tip.topoheight;
-        if Some(topoheight) != tip.map_or(Some(0), |tip| tip.topoheight.checked_add(1)) {
-            return Err(StorageError::NotNext {
-                topoheight,
-                tip: tip.map(|tip| tip.topoheight),
-            });
-        }
+        StorageError::check_next(self.tip()?.as_ref(), topoheight)?;
         // One batch holds the whole block, tip included: RocksDB applies a
         // batch atomically, so a crash leaves the previous block or this one.
         let mut batch = WriteBatch::default();
