@@ -4,4 +4,4 @@ mod key;
 mod value;
 
 pub use key::{StateKey, StateKind};
-pub use value::{MultiSigConfig, StateValue};
+pub use value::{MultiSigConfig, StateValue, UnfitValue};

@@ -3,7 +3,7 @@
 use parex_engine::{Delta, Value};
 
 use crate::chain::constants::MAX_MULTISIG_PARTICIPANTS;
-use crate::chain::verify_multisig_shape;
+use crate::chain::{verify_multisig_shape, TxError};
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::crypto::PublicKey;
 use crate::state::StateKind;
@@ -48,12 +48,43 @@ pub enum StateValue {
     Asset,
 }
 
+/// Why a value that decodes cannot be the one stored at its key: storage
+/// refuses it as corrupt.
+#[derive(Debug, thiserror::Error)]
+pub enum UnfitValue {
+    /// Not the kind of value a key of its kind holds: a balance that held
+    /// a nonce would turn every credit to it into a silent revert
+    /// ([`Value::apply_delta`] refuses it).
+    #[error("{0:?}, not a value of its kind")]
+    WrongKind(StateValue),
+    /// A multisig configuration no payload could have written (too many
+    /// participants, one listed twice, or a threshold of 0 with
+    /// participants or above their count; that the account is not among
+    /// them needs its key): it would lock its account or stall a signer.
+    #[error("an invalid multisig configuration: {0}")]
+    MultiSig(TxError),
+}
+
 impl StateValue {
+    /// Checks a value read back from storage at a key of `kind`: it must
+    /// be [the kind that key holds](Self::fits), and a multisig
+    /// configuration must keep the rules of the payload that wrote it.
+    pub fn check_stored(&self, kind: StateKind) -> Result<(), UnfitValue> {
+        if !self.fits(kind) {
+            return Err(UnfitValue::WrongKind(self.clone()));
+        }
+        match self {
+            StateValue::MultiSig(config) => {
+                verify_multisig_shape(config.threshold, &config.participants)
+                    .map_err(UnfitValue::MultiSig)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether this is the kind of value a key of `kind` holds: amounts
     /// for balances, supplies, burned totals and the gas fee, and one kind
-    /// each for the rest. Storage refuses any other as corrupt: a balance
-    /// that held a nonce would otherwise turn every credit to it into a
-    /// silent revert ([`Value::apply_delta`] refuses it).
+    /// each for the rest.
     pub fn fits(&self, kind: StateKind) -> bool {
         matches!(
             (self, kind),
@@ -141,7 +172,7 @@ impl Decode for StateValue {
         Ok(match reader.u8("state value")? {
             TAG_AMOUNT => StateValue::Amount(reader.u64("amount")?),
             TAG_NONCE => StateValue::Nonce(reader.u64("nonce")?),
-            TAG_MULTISIG => StateValue::MultiSig(stored_config(MultiSigConfig::decode(reader)?)?),
+            TAG_MULTISIG => StateValue::MultiSig(MultiSigConfig::decode(reader)?),
             TAG_ASSET => StateValue::Asset,
             tag => {
                 return Err(DecodeError::InvalidTag {
@@ -151,19 +182,4 @@ impl Decode for StateValue {
             }
         })
     }
-}
-
-/// A stored configuration that keeps the rules of the payload that wrote
-/// it, as far as a value without its account can show
-/// ([`verify_multisig_shape`]; that the account is not among its
-/// participants needs its key). A stored one that breaks them is corrupt,
-/// and would lock its account or stall a signer.
-fn stored_config(config: MultiSigConfig) -> Result<MultiSigConfig, DecodeError> {
-    verify_multisig_shape(config.threshold, &config.participants).map_err(|error| {
-        DecodeError::Invalid {
-            field: "multisig configuration",
-            reason: error.to_string(),
-        }
-    })?;
-    Ok(config)
 }

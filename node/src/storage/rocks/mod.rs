@@ -78,11 +78,9 @@ impl RocksStorage {
                 StorageError::Corrupt(format!("{key:?} points to missing version {topoheight}"))
             })?;
         let value: StateValue = Self::decode(|| format!("{key:?}@{topoheight}"), &bytes)?;
-        if !value.fits(key.kind()) {
-            return Err(StorageError::Corrupt(format!(
-                "{key:?}@{topoheight} holds {value:?}, not a value of its kind"
-            )));
-        }
+        value.check_stored(key.kind()).map_err(|unfit| {
+            StorageError::Corrupt(format!("{key:?}@{topoheight} holds {unfit}"))
+        })?;
         Ok(value)
     }
 }
