@@ -96,12 +96,12 @@ pub fn replay_chain<S: Storage>(
                 what: format!("block {topoheight}"),
                 error,
             })?;
-        if record.hash != block.hash() {
+        let hashed = block.hash();
+        if record.hash != hashed {
             return Err(BlockchainError::Storage(
                 crate::storage::StorageError::Corrupt(format!(
-                    "block {topoheight} is stored as {} but hashes to {}",
+                    "block {topoheight} is stored as {} but hashes to {hashed}",
                     record.hash,
-                    block.hash()
                 )),
             ));
         }
