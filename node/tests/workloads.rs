@@ -6,7 +6,9 @@ use common::*;
 use parex_engine::FallbackReason;
 use parex_node::audit::check_supply;
 use parex_node::blockchain::{ExecutionConfig, ExecutionPath, ParallelStart};
-use parex_node::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload};
+use parex_node::workload::{
+    devnet_block, generate_block_txs, in_memory_chain, DevAccounts, Workload,
+};
 
 const BLOCKS: u64 = 100;
 const TXS: usize = 30;
@@ -175,9 +177,7 @@ fn mixed_devnet_blocks_fit_the_memory_the_vm_declares() {
         let mut accounts = DevAccounts::new(1000, seed);
         let mut chain = in_memory_chain(&accounts, config.clone()).unwrap();
         for topoheight in 1..=3u64 {
-            let block_seed = seed ^ topoheight.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let txs = generate_block_txs(Workload::Mixed, &mut accounts, 100, block_seed);
-            let miner = accounts.public_key(topoheight as usize % accounts.len());
+            let (miner, txs) = devnet_block(Workload::Mixed, &mut accounts, 100, seed, topoheight);
             let block = chain.build_block(miner, topoheight, txs);
             let summary = chain.add_new_block(block).unwrap();
             assert_eq!(summary.path, ExecutionPath::Parallel);

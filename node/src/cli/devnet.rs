@@ -12,9 +12,7 @@ use crate::audit::check_supply;
 use crate::blockchain::{Blockchain, ExecutionPath};
 use crate::chain::constants::MAX_BLOCK_TXS;
 use crate::storage::{RocksStorage, Storage};
-use crate::workload::{
-    devnet_genesis, generate_block_txs, DevAccounts, Workload, MAX_DEVNET_ACCOUNTS,
-};
+use crate::workload::{devnet_block, devnet_genesis, DevAccounts, Workload, MAX_DEVNET_ACCOUNTS};
 
 /// The metadata key of the devnet's parameters (seed and account count),
 /// needed to re-derive the account keys when resuming.
@@ -106,10 +104,16 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
     let mut progress = Progress::new(args.blocks);
     let mut totals = Totals::default();
     for done in 1..=args.blocks {
-        let topoheight = chain.tip().topoheight + 1;
-        let block_seed = seed ^ topoheight.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let txs = generate_block_txs(args.workload, &mut accounts, args.txs_per_block, block_seed);
-        let miner = accounts.public_key((topoheight % accounts.len() as u64) as usize);
+        // Saturating, as `build_block`: a tip at `u64::MAX` has no next
+        // block, which `add_new_block` refuses as not the next.
+        let topoheight = chain.tip().topoheight.saturating_add(1);
+        let (miner, txs) = devnet_block(
+            args.workload,
+            &mut accounts,
+            args.txs_per_block,
+            seed,
+            topoheight,
+        );
         let block = chain.build_block(miner, now_ms(), txs);
         let summary = chain.add_new_block(block)?;
         totals.txs += summary.tx_count() as u64;

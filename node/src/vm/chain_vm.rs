@@ -56,10 +56,14 @@ impl Vm for ChainVm {
     /// transfer of a user asset touches 5 locations of its own (the fee is
     /// in the native asset), besides the block-wide gas fee and burned
     /// totals. The devnet's mixed blocks of 100 ran out of a table of 4
-    /// per transaction (the third block at seeds 1 and 3, one of its 300
-    /// blocks at seed 0), never of 6 (900 blocks over three seeds;
+    /// per transaction (the third block at seeds 1 and 3, one of 300
+    /// blocks at seed 0), never of 6: `parex devnet --dir-path DIR
+    /// --blocks 300 --seed S --parallel-start block-stm
+    /// --execution-threads 2` at seeds 0 to 3 reports "0 outgrowing the
+    /// memory" on its `block-stm` line for each (1,200 blocks; checked at
+    /// this sizing on 2026-11-29).
     /// `mixed_devnet_blocks_fit_the_memory_the_vm_declares` in
-    /// `node/tests/workloads.rs` replays the first three at seeds 1 and 3).
+    /// `node/tests/workloads.rs` replays the first three at seeds 1 and 3.
     const LOCATIONS_PER_TXN: usize = 6;
 
     fn execute<View: TxnView<StateKey, StateValue>>(

@@ -7,7 +7,7 @@ use super::accounts::DevMultiSig;
 use super::{user_assets, DevAccounts};
 use crate::chain::constants::{MIN_TX_FEE, NATIVE_ASSET, TX_VERSION};
 use crate::chain::{Payload, Transaction, TransferOutput, TxBody};
-use crate::crypto::Hash;
+use crate::crypto::{Hash, PublicKey};
 
 /// A conflict pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,6 +33,23 @@ impl std::fmt::Display for Workload {
             Workload::Mixed => "mixed",
         })
     }
+}
+
+/// A devnet's block at `topoheight`, as `parex devnet` makes it on a
+/// devnet of `seed`: its miner (the accounts take turns) and `txs`
+/// transactions of `workload` ([`generate_block_txs`] at a seed of its
+/// own). Needs at least two accounts.
+pub fn devnet_block(
+    workload: Workload,
+    accounts: &mut DevAccounts,
+    txs: usize,
+    seed: u64,
+    topoheight: u64,
+) -> (PublicKey, Vec<Transaction>) {
+    let block_seed = seed ^ topoheight.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let txs = generate_block_txs(workload, accounts, txs, block_seed);
+    let miner = accounts.public_key((topoheight % accounts.len() as u64) as usize);
+    (miner, txs)
 }
 
 /// `txs` signed transactions of `workload`, valid in order on a chain where
