@@ -6,6 +6,7 @@ use ahash::RandomState;
 use hashbrown::{hash_table, HashTable};
 
 use parex_engine::BaseStorage;
+use rayon::prelude::*;
 
 use crate::chain::constants::NATIVE_ASSET;
 use crate::chain::Payload;
@@ -34,6 +35,9 @@ pub struct Snapshot<'a, S> {
     storage: &'a S,
 }
 
+/// The fewest keys one task of the prefetch reads.
+const PREFETCH_KEYS_PER_TASK: usize = 64;
+
 impl<'a, S: Storage> Snapshot<'a, S> {
     /// Loads every location `txns` may read or add to, and notes in `txns`
     /// what the loaded state proves about them: which sources have no
@@ -47,13 +51,22 @@ impl<'a, S: Storage> Snapshot<'a, S> {
         };
         for_each_touched_key(txns, |key| snapshot.insert_key(key));
         // Read in key order: neighbouring keys share the database's blocks.
-        let mut by_key: Vec<usize> = (0..snapshot.entries.len()).collect();
+        // On rayon's pool, as the signature checks before it: a point read
+        // costs microseconds, and a block of 100 mixed transactions reads
+        // some 400 keys. The first error in key order is the one returned,
+        // whatever the timing.
+        let mut by_key: Vec<usize> = (0..snapshot.entries.len())
+            .filter(|&at| !snapshot.entries[at].0.is_per_block())
+            .collect();
         by_key.sort_unstable_by_key(|&at| snapshot.entries[at].0);
-        for at in by_key {
-            let key = snapshot.entries[at].0;
-            if !key.is_per_block() {
-                snapshot.entries[at].1 = storage.get_state(&key)?;
-            }
+        let entries = &snapshot.entries;
+        let values: Vec<Result<Option<StateValue>, StorageError>> = by_key
+            .par_iter()
+            .with_min_len(PREFETCH_KEYS_PER_TASK)
+            .map(|&at| storage.get_state(&entries[at].0))
+            .collect();
+        for (at, value) in by_key.into_iter().zip(values) {
+            snapshot.entries[at].1 = value?;
         }
         snapshot.note_unset_multisigs(txns)?;
         Ok(snapshot)

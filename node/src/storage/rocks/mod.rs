@@ -54,11 +54,14 @@ impl RocksStorage {
     }
 
     fn pointer(&self, key: &StateKey, body: &[u8]) -> Result<Option<u64>, StorageError> {
-        let Some(bytes) = self.db.get_cf(self.cf(&pointer_cf(key.kind()))?, body)? else {
+        let Some(bytes) = self
+            .db
+            .get_pinned_cf(self.cf(&pointer_cf(key.kind()))?, body)?
+        else {
             return Ok(None);
         };
         let array: [u8; 8] = bytes
-            .as_slice()
+            .as_ref()
             .try_into()
             .map_err(|_| StorageError::Corrupt(format!("bad version pointer for {key:?}")))?;
         Ok(Some(u64::from_be_bytes(array)))
@@ -73,7 +76,7 @@ impl RocksStorage {
         let cf = self.cf(&versioned_cf(key.kind()))?;
         let bytes = self
             .db
-            .get_cf(cf, versioned_key(topoheight, body))?
+            .get_pinned_cf(cf, versioned_key(topoheight, body))?
             .ok_or_else(|| {
                 StorageError::Corrupt(format!("{key:?} points to missing version {topoheight}"))
             })?;
