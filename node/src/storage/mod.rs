@@ -17,7 +17,9 @@ use crate::state::{StateKey, StateKind, StateValue};
 /// The chain's persistent state.
 ///
 /// A [`commit`](Storage::commit) is all-or-nothing: after a crash the
-/// storage is at the previous block or the new one, never in between.
+/// storage is at the previous block or the new one, never in between
+/// (RocksDB's commits are not fsynced: after a power loss it may be at an
+/// earlier block, never between two).
 pub trait Storage: Send + Sync {
     /// The last committed block, `None` before genesis.
     fn tip(&self) -> Result<Option<ChainTip>, StorageError>;
