@@ -106,7 +106,14 @@ fn devnet_prints_a_summary_and_balance_reads_it() {
     );
     assert!(run.status.success(), "{}", stderr(&run));
     let out = stdout(&run);
-    for needle in ["blocks:", "txs:", "TPS:", "3 parallel", "supply"] {
+    for needle in [
+        "blocks:",
+        "txs:",
+        "TPS:",
+        "applying blocks alone:",
+        "3 parallel",
+        "supply",
+    ] {
         assert!(out.contains(needle), "missing {needle} in {out}");
     }
     let key = parex_node::workload::DevAccounts::new(10, 0).public_key(1);

@@ -1,7 +1,7 @@
 //! `parex devnet`: a local chain fed with generated transactions.
 
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use parex_engine::FallbackReason;
@@ -114,8 +114,10 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
             seed,
             topoheight,
         );
+        let applying = Instant::now();
         let block = chain.build_block(miner, now_ms(), txs);
         let summary = chain.add_new_block(block)?;
+        totals.applying += applying.elapsed();
         totals.txs += summary.tx_count() as u64;
         totals.orphaned += summary.orphaned() as u64;
         match summary.path {
@@ -153,10 +155,17 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
     );
     println!("blocks:      {}", args.blocks);
     println!("txs:         {} ({} orphaned)", totals.txs, totals.orphaned);
-    println!("time:        {:.2}s", elapsed.as_secs_f64());
+    // The generator signs on one thread, and a signature costs about as
+    // much as a node's check of it: the chain's own rate is worth its line.
     println!(
-        "TPS:         {:.0}",
-        totals.txs as f64 / elapsed.as_secs_f64().max(1e-9)
+        "time:        {:.2}s (applying blocks {:.2}s, the rest generating and signing their transactions)",
+        elapsed.as_secs_f64(),
+        totals.applying.as_secs_f64()
+    );
+    println!(
+        "TPS:         {:.0} (applying blocks alone: {:.0})",
+        totals.txs as f64 / elapsed.as_secs_f64().max(1e-9),
+        totals.txs as f64 / totals.applying.as_secs_f64().max(1e-9)
     );
     println!(
         "paths:       {} parallel, {} sequential, {} shadow ({} diverged)",
@@ -221,6 +230,9 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
 #[derive(Default)]
 struct Totals {
     txs: u64,
+    /// Time spent building and applying blocks, not generating and
+    /// signing their transactions.
+    applying: Duration,
     orphaned: u64,
     parallel: u64,
     sequential: u64,
