@@ -820,7 +820,11 @@ fn a_vm_that_declares_wider_transactions_keeps_its_first_block_parallel() {
     let executor = fresh();
     let wide = executor.execute(&WideVm, &txns, &storage).unwrap();
     assert_eq!(
-        wide.stats.sequential_fallback_from, None,
+        (
+            wide.stats.parallel_from,
+            wide.stats.sequential_fallback_from
+        ),
+        (Some(0), None),
         "{:?}",
         wide.stats
     );
@@ -849,13 +853,21 @@ fn buffers_kept_from_a_narrow_vm_are_resized_for_a_wider_one() {
         .with_min_txns_per_worker(0);
     let first = executor.execute(&ProgramVm, &narrow, &storage).unwrap();
     assert_eq!(
-        first.stats.sequential_fallback_from, None,
+        (
+            first.stats.parallel_from,
+            first.stats.sequential_fallback_from
+        ),
+        (Some(0), None),
         "{:?}",
         first.stats
     );
     let second = executor.execute(&WideVm, &wide, &storage).unwrap();
     assert_eq!(
-        second.stats.sequential_fallback_from, None,
+        (
+            second.stats.parallel_from,
+            second.stats.sequential_fallback_from
+        ),
+        (Some(0), None),
         "{:?}",
         second.stats
     );

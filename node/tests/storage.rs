@@ -508,9 +508,16 @@ fn refuses_commits_that_do_not_extend_the_tip(storage: &mut impl Storage) {
     assert_eq!(storage.tip().unwrap(), None);
     assert_eq!(storage.get_state(&burned).unwrap(), None);
     storage.commit(&bare_commit(0, 1)).unwrap();
+    let genesis = storage.block(0).unwrap();
     for topoheight in [0, 2, u64::MAX] {
         refused(storage, topoheight, Some(0));
     }
+    assert_eq!(storage.tip().unwrap().map(|tip| tip.topoheight), Some(0));
+    assert_eq!(
+        storage.get_state(&burned).unwrap(),
+        Some(StateValue::Amount(1))
+    );
+    assert_eq!(storage.block(0).unwrap(), genesis);
     storage.commit(&bare_commit(1, 2)).unwrap();
     assert_eq!(storage.tip().unwrap().map(|tip| tip.topoheight), Some(1));
     assert_eq!(

@@ -194,10 +194,12 @@ mod tests {
     use crate::storage::{BlockCommit, BlockRecord, ChainTip, MemoryStorage};
     use crate::workload::{generate_block_txs, in_memory_chain, DevAccounts, Workload};
 
-    /// A storage that counts its state reads.
+    /// A storage that counts its state reads, and fails every read of a
+    /// balance if `failing`, naming the key.
     struct Counting<'a> {
         inner: &'a MemoryStorage,
         reads: AtomicUsize,
+        failing: bool,
     }
 
     impl Storage for Counting<'_> {
@@ -206,6 +208,9 @@ mod tests {
         }
         fn get_state(&self, key: &StateKey) -> Result<Option<StateValue>, StorageError> {
             self.reads.fetch_add(1, Ordering::Relaxed);
+            if self.failing && key.kind() == StateKind::Balance {
+                return Err(StorageError::Corrupt(format!("{key:?}")));
+            }
             self.inner.get_state(key)
         }
         fn state_entries(
@@ -239,6 +244,7 @@ mod tests {
         let storage = Counting {
             inner: &guard,
             reads: AtomicUsize::new(0),
+            failing: false,
         };
         let snapshot = Snapshot::prefetch(&storage, &mut txns).unwrap();
 
@@ -272,5 +278,38 @@ mod tests {
         assert_eq!(snapshot.value(&untouched).unwrap(), None);
         assert_eq!(storage.reads.load(Ordering::Relaxed), unique.len() + 1);
         assert_eq!(snapshot.value(&StateKey::GasFee).unwrap(), None);
+    }
+
+    #[test]
+    fn a_failing_prefetch_reports_the_first_failing_key_in_key_order() {
+        // Every balance fails, and the reads run on several threads (some
+        // hundreds of keys, 64 a task): the error must still name the
+        // smallest, whichever read failed first.
+        let mut accounts = DevAccounts::new(64, 3);
+        let chain = in_memory_chain(&accounts, ExecutionConfig::default()).unwrap();
+        let txs = generate_block_txs(Workload::Mixed, &mut accounts, 200, 5);
+        let block = chain.build_block(accounts.public_key(0), 1, txs);
+        let mut txns = engine_block(&block).unwrap();
+        let mut balances = Vec::new();
+        for_each_touched_key(&txns, |key| {
+            if key.kind() == StateKind::Balance {
+                balances.push(key);
+            }
+        });
+        let first = balances.iter().min().copied().unwrap();
+        assert!(balances.len() > 2 * PREFETCH_KEYS_PER_TASK);
+        let guard = chain.storage().read().unwrap();
+        let storage = Counting {
+            inner: &guard,
+            reads: AtomicUsize::new(0),
+            failing: true,
+        };
+        for _ in 0..20 {
+            let error = Snapshot::prefetch(&storage, &mut txns).err().unwrap();
+            assert_eq!(
+                error.to_string(),
+                StorageError::Corrupt(format!("{first:?}")).to_string()
+            );
+        }
     }
 }

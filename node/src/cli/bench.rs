@@ -7,6 +7,7 @@ use parex_benches::calibrate::{recommend, SIZES};
 use parex_benches::harness::{compare, runs_for, table, Contenders, Row, MAX_RUNS};
 use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
+use parex_engine::available_threads;
 
 use super::{threads_parser, CliError};
 use crate::blockchain::{engine_block, ExecutionConfig, Snapshot};
@@ -14,7 +15,6 @@ use crate::vm::ChainVm;
 use crate::workload::{
     generate_block_txs, in_memory_chain, DevAccounts, Workload as NodeWorkload, MAX_DEVNET_ACCOUNTS,
 };
-use parex_engine::available_threads;
 
 /// What `parex bench` can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use parex_engine::available_threads;
 
 use super::{threads_parser, CliError};
 use crate::replay::replay_chain;
 use crate::storage::RocksStorage;
-use parex_engine::available_threads;
 
 /// `parex verify` flags.
 #[derive(Debug, Args)]

@@ -7,11 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use parex_engine::MAX_THREADS;
+use parex_engine::{available_threads, MAX_THREADS};
 use serde::Deserialize;
 
 use crate::blockchain::{ExecutionConfig, ParallelStart};
-use parex_engine::available_threads;
 
 /// One source of settings; `None` leaves the setting to a lower source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -57,10 +57,11 @@ pub enum UnfitValue {
     /// ([`Value::apply_delta`] refuses it).
     #[error("{0:?}, not a value of its kind")]
     WrongKind(StateValue),
-    /// A multisig configuration no payload could have written (too many
-    /// participants, one listed twice, or a threshold of 0 with
-    /// participants or above their count; that the account is not among
-    /// them needs its key): it would lock its account or stall a signer.
+    /// A multisig configuration no payload could have written (one
+    /// participant listed twice, or a threshold of 0 with participants or
+    /// above their count; too many participants do not decode, and that
+    /// the account is not among them needs its key): it would lock its
+    /// account or stall a signer.
     #[error("an invalid multisig configuration: {0}")]
     MultiSig(TxError),
 }

@@ -53,10 +53,8 @@ pub enum StorageError {
 
 impl StorageError {
     /// Refuses a commit at `topoheight` unless it is the block after `tip`
-    /// (genesis, 0, on an empty store): what every [`Storage`] checks
-    /// before it writes anything.
-    ///
-    /// [`Storage`]: super::Storage
+    /// (genesis, 0, on an empty store): what both storages of this crate
+    /// check before they write anything.
     pub(crate) fn check_next(tip: Option<&ChainTip>, topoheight: u64) -> Result<(), Self> {
         let next = tip.map_or(Some(0), ChainTip::next_topoheight);
         if next == Some(topoheight) {
