@@ -774,6 +774,23 @@ fn a_block_that_outgrows_the_memory_finishes_sequentially_and_the_next_fits() {
     assert_eq!(effect(&executor, &txns, &storage), sequential);
 }
 
+/// Asserts that Block-STM ran the whole block: from its first
+/// transaction, handing none of it to the sequential executor.
+fn assert_all_on_block_stm(stats: &ExecutionStats) {
+    assert_eq!(
+        (stats.parallel_from, stats.sequential_fallback_from),
+        (Some(0), None),
+        "{stats:?}"
+    );
+}
+
+/// `txns` transactions that write 7 new locations each.
+fn seven_writes_each(txns: u64) -> Vec<Program> {
+    (0..txns)
+        .map(|t| Program((0..7).map(|k| Op::Write(t * 8 + k, k)).collect()))
+        .collect()
+}
+
 /// [`ProgramVm`], declaring that its transactions touch up to 8 locations
 /// each.
 struct WideVm;
@@ -800,9 +817,7 @@ fn a_vm_that_declares_wider_transactions_keeps_its_first_block_parallel() {
     // so the default memory runs out, while a VM that declares 8 gets a
     // memory that holds the block with room for the slots each worker
     // claims ahead (32 at a time).
-    let txns: Vec<_> = (0..1000u64)
-        .map(|t| Program((0..7).map(|k| Op::Write(t * 8 + k, k)).collect()))
-        .collect();
+    let txns = seven_writes_each(1000);
     let storage = HashMap::new();
     let sequential = effect(&SequentialExecutor::new(), &txns, &storage);
     let fresh = || {
@@ -819,15 +834,7 @@ fn a_vm_that_declares_wider_transactions_keeps_its_first_block_parallel() {
     );
     let executor = fresh();
     let wide = executor.execute(&WideVm, &txns, &storage).unwrap();
-    assert_eq!(
-        (
-            wide.stats.parallel_from,
-            wide.stats.sequential_fallback_from
-        ),
-        (Some(0), None),
-        "{:?}",
-        wide.stats
-    );
+    assert_all_on_block_stm(&wide.stats);
     assert_eq!(
         (wide.outcomes, wide.final_values),
         sequential.clone().unwrap()
@@ -844,33 +851,15 @@ fn buffers_kept_from_a_narrow_vm_are_resized_for_a_wider_one() {
     let narrow: Vec<_> = (0..1000u64)
         .map(|t| Program(vec![Op::Write(t, t)]))
         .collect();
-    let wide: Vec<_> = (0..1000u64)
-        .map(|t| Program((0..7).map(|k| Op::Write(t * 8 + k, k)).collect()))
-        .collect();
+    let wide = seven_writes_each(1000);
     let storage = HashMap::new();
     let executor = ParallelExecutor::new(2)
         .unwrap()
         .with_min_txns_per_worker(0);
     let first = executor.execute(&ProgramVm, &narrow, &storage).unwrap();
-    assert_eq!(
-        (
-            first.stats.parallel_from,
-            first.stats.sequential_fallback_from
-        ),
-        (Some(0), None),
-        "{:?}",
-        first.stats
-    );
+    assert_all_on_block_stm(&first.stats);
     let second = executor.execute(&WideVm, &wide, &storage).unwrap();
-    assert_eq!(
-        (
-            second.stats.parallel_from,
-            second.stats.sequential_fallback_from
-        ),
-        (Some(0), None),
-        "{:?}",
-        second.stats
-    );
+    assert_all_on_block_stm(&second.stats);
     assert_eq!(
         (second.outcomes, second.final_values),
         effect(&SequentialExecutor::new(), &wide, &storage).unwrap()

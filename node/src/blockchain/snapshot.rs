@@ -188,7 +188,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::blockchain::{engine_block, ExecutionConfig};
+    use crate::blockchain::{engine_block, Blockchain, ExecutionConfig};
     use crate::crypto::{Hash, PublicKey};
     use crate::state::StateKind;
     use crate::storage::{BlockCommit, BlockRecord, ChainTip, MemoryStorage};
@@ -233,13 +233,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_snapshot_holds_each_touched_key_once_with_its_stored_value() {
-        let mut accounts = DevAccounts::new(8, 3);
+    /// A chain of `accounts` devnet accounts in memory, and a block of 200
+    /// mixed transactions on it.
+    fn mixed_block(accounts: usize) -> (Blockchain<MemoryStorage>, Vec<ChainTxn>) {
+        let mut accounts = DevAccounts::new(accounts, 3);
         let chain = in_memory_chain(&accounts, ExecutionConfig::default()).unwrap();
         let txs = generate_block_txs(Workload::Mixed, &mut accounts, 200, 5);
         let block = chain.build_block(accounts.public_key(0), 1, txs);
-        let mut txns = engine_block(&block).unwrap();
+        let txns = engine_block(&block).unwrap();
+        (chain, txns)
+    }
+
+    #[test]
+    fn a_snapshot_holds_each_touched_key_once_with_its_stored_value() {
+        let (chain, mut txns) = mixed_block(8);
         let guard = chain.storage().read().unwrap();
         let storage = Counting {
             inner: &guard,
@@ -285,11 +292,7 @@ mod tests {
         // Every balance fails, and the reads run on several threads (some
         // hundreds of keys, 64 a task): the error must still name the
         // smallest, whichever read failed first.
-        let mut accounts = DevAccounts::new(64, 3);
-        let chain = in_memory_chain(&accounts, ExecutionConfig::default()).unwrap();
-        let txs = generate_block_txs(Workload::Mixed, &mut accounts, 200, 5);
-        let block = chain.build_block(accounts.public_key(0), 1, txs);
-        let mut txns = engine_block(&block).unwrap();
+        let (chain, mut txns) = mixed_block(64);
         let mut balances = Vec::new();
         for_each_touched_key(&txns, |key| {
             if key.kind() == StateKind::Balance {
