@@ -155,8 +155,9 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
     );
     println!("blocks:      {}", args.blocks);
     println!("txs:         {} ({} orphaned)", totals.txs, totals.orphaned);
-    // The generator signs on one thread, and a signature costs about as
-    // much as a node's check of it: the chain's own rate is worth its line.
+    // Signing a transaction costs about as much as the node's check of
+    // it, so generating the blocks takes a good part of a run: the
+    // chain's own rate is worth its line.
     println!(
         "time:        {:.2}s (applying blocks {:.2}s, the rest generating and signing their transactions)",
         elapsed.as_secs_f64(),
