@@ -52,8 +52,8 @@ impl<'a, S: Storage> Snapshot<'a, S> {
         for_each_touched_key(txns, |key| snapshot.insert_key(key));
         // Read in key order: neighbouring keys share the database's blocks.
         // On rayon's pool, as the signature checks before it: a point read
-        // costs microseconds, and a block of 100 mixed transactions reads
-        // some 400 keys. The first error in key order is the one returned,
+        // costs microseconds, and a block reads a few keys per
+        // transaction. The first error in key order is the one returned,
         // whatever the timing.
         let mut by_key: Vec<usize> = (0..snapshot.entries.len())
             .filter(|&at| !snapshot.entries[at].0.is_per_block())

@@ -145,14 +145,14 @@ impl Generator<'_> {
         let destination = self.other_than(source);
         let amount = self.amount();
         let output = self.output(NATIVE_ASSET, amount, destination);
-        self.sign(source, Payload::Transfers(vec![output]))
+        self.unsigned(source, Payload::Transfers(vec![output]))
     }
 
     fn hot(&mut self) -> Unsigned {
         let source = self.other_than(0);
         let amount = self.amount();
         let output = self.output(NATIVE_ASSET, amount, 0);
-        self.sign(source, Payload::Transfers(vec![output]))
+        self.unsigned(source, Payload::Transfers(vec![output]))
     }
 
     fn chain(&mut self, txs: usize) -> Vec<Unsigned> {
@@ -169,7 +169,7 @@ impl Generator<'_> {
                 let source = (start + hop) % n;
                 let output = self.output(NATIVE_ASSET, amount, (source + 1) % n);
                 amount = amount.saturating_sub(MIN_TX_FEE);
-                self.sign(source, Payload::Transfers(vec![output]))
+                self.unsigned(source, Payload::Transfers(vec![output]))
             })
             .collect()
     }
@@ -193,7 +193,7 @@ impl Generator<'_> {
             }
             _ if self.accounts.len() >= 4 => {
                 let (payload, setup) = self.multisig_setup(source);
-                let tx = self.sign(source, payload);
+                let tx = self.unsigned(source, payload);
                 self.accounts.set_multisig(source, setup);
                 return tx;
             }
@@ -202,7 +202,7 @@ impl Generator<'_> {
                 Payload::Transfers(vec![self.output(NATIVE_ASSET, 1, destination)])
             }
         };
-        self.sign(source, payload)
+        self.unsigned(source, payload)
     }
 
     fn asset(&mut self) -> Hash {
@@ -265,7 +265,7 @@ impl Generator<'_> {
     /// A transaction to sign with the source's key and, if it has a
     /// multisig set-up, its first `threshold` participants, taking the
     /// source's next nonce.
-    fn sign(&mut self, source: usize, payload: Payload) -> Unsigned {
+    fn unsigned(&mut self, source: usize, payload: Payload) -> Unsigned {
         let fee = MIN_TX_FEE + self.rng.random_range(0..100);
         let body = TxBody {
             version: TX_VERSION,
