@@ -14,6 +14,9 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// 128 + SIGPIPE.
+const CLOSED_OUTPUT_STATUS: u8 = 141;
+
 fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // With PAREX_LOG_SPANS set, each span the filter lets through logs its
@@ -29,8 +32,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = parex_node::cli::Cli::parse();
-    match parex_node::cli::run(cli) {
+    match parex_node::cli::run(cli, &mut std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of the output left (`parex status | head -1`): end
+        // quietly with the status of a process killed by SIGPIPE, as the
+        // Unix tools do; the output was not all delivered.
+        Err(error) if error.is_closed_output() => ExitCode::from(CLOSED_OUTPUT_STATUS),
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE

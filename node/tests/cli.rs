@@ -202,6 +202,48 @@ fn the_devnet_says_how_its_blocks_ran_under_each_parallel_start() {
     );
 }
 
+/// Output that cannot be written ends the command with an error, not a
+/// panic; a reader that left (`parex status | head -1`) ends it quietly,
+/// with the status of a process killed by SIGPIPE.
+#[test]
+fn unwritable_output_is_an_error_and_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = devnet(dir.path(), &["--blocks", "1", "--txs-per-block", "2"]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let status = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_parex"));
+        command
+            .args(["status", "--dir-path", path(dir.path())])
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped());
+        command
+    };
+
+    let full = status()
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(full.status.code(), Some(1), "{}", stderr(&full));
+    assert_eq!(
+        stderr(&full).trim(),
+        "error: cannot write the output: No space left on device (os error 28)"
+    );
+
+    // The pipe's reader leaves before the command can have opened the
+    // database; should the command ever write first, its lines fit in the
+    // pipe and it succeeds: either way, no panic and nothing on stderr.
+    let mut child = status().stdout(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    assert!(
+        matches!(closed.status.code(), Some(141 | 0)),
+        "{:?}: {}",
+        closed.status,
+        stderr(&closed)
+    );
+    assert_eq!(stderr(&closed), "");
+}
+
 #[test]
 fn bad_input_fails_clearly_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use parex_benches::matrix::standard_matrix;
 use parex_benches::workload::{block as synthetic_block, BenchVm, Workload as Synthetic};
 use parex_engine::available_threads;
 
-use super::{threads_parser, CliError};
+use super::{threads_parser, CliError, Output};
 use crate::blockchain::{engine_block, ExecutionConfig, Snapshot};
 use crate::vm::ChainVm;
 use crate::workload::{
@@ -96,7 +96,7 @@ fn runs_parser() -> clap::builder::RangedU64ValueParser<usize> {
 }
 
 /// Runs `parex bench`.
-pub fn run(args: BenchArgs) -> Result<(), CliError> {
+pub fn run(args: BenchArgs, out: &mut Output<'_>) -> Result<(), CliError> {
     let threads = args.threads.unwrap_or_else(available_threads);
     let standard = args.workload.is_empty() && args.txs.is_none() && args.accounts.is_none();
     let mut plan: Vec<(BenchWorkload, usize, usize)> = Vec::new();
@@ -140,12 +140,12 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         );
         let row = measure(workload, txs, accounts, threads, args.runs, None)?;
         if args.json {
-            println!("{}", serde_json::to_string(&row).unwrap_or_default());
+            writeln!(out, "{}", serde_json::to_string(&row).unwrap_or_default())?;
         }
         rows.push(row);
     }
     if !args.json {
-        print!("{}", table(&rows));
+        write!(out, "{}", table(&rows))?;
     }
     if let Some(row) = rows.iter().find(|row| !row.outputs_equal) {
         return Err(CliError::CheckFailed(format!(
@@ -160,7 +160,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
 /// against sequential execution at growing block sizes, on the node's
 /// transfers and on heavy (~20 µs) transactions, and the thresholds that
 /// follow for each.
-pub fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
+pub fn calibrate(args: CalibrateArgs, out: &mut Output<'_>) -> Result<(), CliError> {
     let threads = args.threads.unwrap_or_else(available_threads);
     let classes = [
         (BenchWorkload::NodeTransfer, "node transfers"),
@@ -176,30 +176,36 @@ pub fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
             );
             rows.push(measure(workload, txs, txs, threads, args.runs, Some(0))?);
         }
-        println!("{label}, {threads} threads, Block-STM on every block:");
-        print!("{}", table(&rows));
+        writeln!(out, "{label}, {threads} threads, Block-STM on every block:")?;
+        write!(out, "{}", table(&rows))?;
         match recommend(&SIZES, &rows) {
             Some(txs) => {
-                println!("  parallel execution pays from {txs} transactions:");
-                println!("  min_txs_for_parallel = {txs}");
-                println!("  min_txs_per_worker = {}", (txs / threads.max(1)).max(1));
+                writeln!(out, "  parallel execution pays from {txs} transactions:")?;
+                writeln!(out, "  min_txs_for_parallel = {txs}")?;
+                writeln!(
+                    out,
+                    "  min_txs_per_worker = {}",
+                    (txs / threads.max(1)).max(1)
+                )?;
             }
             None => {
                 let largest = SIZES[SIZES.len() - 1];
-                println!(
+                writeln!(
+                    out,
                     "  parallel execution did not pay up to {largest} transactions: keep such \
                      blocks sequential (min_txs_for_parallel above {largest}, or \
                      parallel_execution_enabled = false)"
-                );
+                )?;
             }
         }
-        println!();
+        writeln!(out)?;
     }
-    println!(
+    writeln!(
+        out,
         "These thresholds decide under parallel_start = \"block-stm\". Under the default, \
          \"probe\", the engine starts every block sequentially and goes on with Block-STM \
          only once its transactions prove expensive, so min_txs_for_parallel matters less."
-    );
+    )?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use clap::Args;
 use parex_engine::FallbackReason;
 
 use super::progress::Progress;
-use super::{CliError, ExecArgs};
+use super::{CliError, ExecArgs, Output};
 use crate::audit::check_supply;
 use crate::blockchain::{Blockchain, ExecutionPath};
 use crate::chain::constants::MAX_BLOCK_TXS;
@@ -54,7 +54,7 @@ pub struct DevnetArgs {
 }
 
 /// Runs `parex devnet`.
-pub fn run(args: DevnetArgs) -> Result<(), CliError> {
+pub fn run(args: DevnetArgs, out: &mut Output<'_>) -> Result<(), CliError> {
     // Every setting is checked before the database exists: a run refused
     // for its arguments must not leave a new, empty one behind.
     let config = args.exec.resolve(&args.dir_path)?;
@@ -148,32 +148,41 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
         .read()
         .map_err(|_| CliError::CheckFailed("storage lock poisoned".into()))?;
     let books = check_supply(&*storage)?;
-    println!(
+    writeln!(
+        out,
         "devnet {} at topoheight {}",
         args.dir_path.display(),
         chain.tip().topoheight
-    );
-    println!("blocks:      {}", args.blocks);
-    println!("txs:         {} ({} orphaned)", totals.txs, totals.orphaned);
+    )?;
+    writeln!(out, "blocks:      {}", args.blocks)?;
+    writeln!(
+        out,
+        "txs:         {} ({} orphaned)",
+        totals.txs, totals.orphaned
+    )?;
     // Signing a transaction costs about as much as the node's check of
     // it, so generating the blocks takes a good part of a run: the
     // chain's own rate is worth its line.
-    println!(
+    writeln!(
+        out,
         "time:        {:.2}s (applying blocks {:.2}s, the rest generating and signing their transactions)",
         elapsed.as_secs_f64(),
         totals.applying.as_secs_f64()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "TPS:         {:.0} (applying blocks alone: {:.0})",
         totals.txs as f64 / elapsed.as_secs_f64().max(1e-9),
         totals.txs as f64 / totals.applying.as_secs_f64().max(1e-9)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "paths:       {} parallel, {} sequential, {} shadow ({} diverged)",
         totals.parallel, totals.sequential, totals.shadow, totals.diverged
-    );
+    )?;
     let engine = &totals.engine;
-    println!(
+    writeln!(
+        out,
         "engine:      {} executions ({} re-executions), {} validations, {} aborts, \
          {} dependency waits, up to {} workers, Block-STM's tables up to {:.1} MiB",
         engine.executions,
@@ -183,9 +192,10 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
         engine.dependency_waits,
         engine.max_workers,
         engine.max_memory_bytes as f64 / f64::from(1 << 20)
-    );
+    )?;
     let [contention, overflow, memory_full] = engine.fallbacks;
-    println!(
+    writeln!(
+        out,
         "block-stm:   {} of the parallel path's blocks ({} after a sequential start; \
          finished sequentially: {contention} under contention, {overflow} after a delta \
          overflow, {memory_full} outgrowing the memory); {} stayed sequential \
@@ -194,12 +204,13 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
         engine.switched,
         engine.stayed_sequential,
         chain.config().parallel_start
-    );
-    println!("commitment:  {}", chain.tip().commitment);
+    )?;
+    writeln!(out, "commitment:  {}", chain.tip().commitment)?;
     let mut failed = Vec::new();
     for book in &books {
         let verdict = if book.holds() { "ok" } else { "VIOLATED" };
-        println!(
+        writeln!(
+            out,
             "supply {}: balances {} + burned {} = {} (minted {}, expected {}) {verdict}",
             book.asset,
             book.balances,
@@ -207,7 +218,7 @@ pub fn run(args: DevnetArgs) -> Result<(), CliError> {
             book.balances + book.burned,
             book.supply,
             book.expected_supply
-        );
+        )?;
         if !book.holds() {
             failed.push(book.asset.to_string());
         }

@@ -26,4 +26,16 @@ pub enum CliError {
     /// An invariant check failed.
     #[error("{0}")]
     CheckFailed(String),
+    /// The command's output could not be written.
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
+}
+
+impl CliError {
+    /// Whether the output's reader went away (`parex status | head -1`):
+    /// nothing is wrong with the command, and the binary ends quietly, as
+    /// the Unix tools do, instead of reporting an error.
+    pub fn is_closed_output(&self) -> bool {
+        matches!(self, Self::Output(error) if error.kind() == std::io::ErrorKind::BrokenPipe)
+    }
 }

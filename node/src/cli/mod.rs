@@ -11,6 +11,9 @@ mod progress;
 mod query;
 mod verify;
 
+use std::fmt;
+use std::io;
+
 use clap::{Parser, Subcommand};
 
 /// What a flag naming worker threads takes: 1 to the engine's
@@ -57,14 +60,34 @@ pub enum Command {
     Calibrate(CalibrateArgs),
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {
-        Command::Devnet(args) => devnet::run(args),
-        Command::Verify(args) => verify::run(args),
-        Command::Balance(args) => query::balance(args),
-        Command::Status(args) => query::status(args),
-        Command::Bench(args) => bench::run(args),
-        Command::Calibrate(args) => bench::calibrate(args),
+/// Where a command prints its results (the binary passes standard
+/// output; progress and logs go to standard error). `write!` and
+/// `writeln!` on it return a [`CliError`], so a failed write ends the
+/// command with an error instead of a panic.
+pub struct Output<'a>(&'a mut dyn io::Write);
+
+impl<'a> Output<'a> {
+    /// Results written to `writer`.
+    pub fn new(writer: &'a mut dyn io::Write) -> Self {
+        Self(writer)
     }
+
+    /// What `write!` and `writeln!` call.
+    pub fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), CliError> {
+        self.0.write_fmt(args).map_err(CliError::Output)
+    }
+}
+
+/// Runs a parsed command line, printing its results to `out`.
+pub fn run(cli: Cli, out: &mut dyn io::Write) -> Result<(), CliError> {
+    let mut out = Output::new(out);
+    match cli.command {
+        Command::Devnet(args) => devnet::run(args, &mut out),
+        Command::Verify(args) => verify::run(args, &mut out),
+        Command::Balance(args) => query::balance(args, &mut out),
+        Command::Status(args) => query::status(args, &mut out),
+        Command::Bench(args) => bench::run(args, &mut out),
+        Command::Calibrate(args) => bench::calibrate(args, &mut out),
+    }?;
+    out.0.flush().map_err(CliError::Output)
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::CliError;
+use super::{CliError, Output};
 use crate::blockchain::stored_genesis;
 use crate::chain::constants::NATIVE_ASSET;
 use crate::crypto::{Hash, PublicKey};
@@ -41,7 +41,7 @@ fn amount<S: Storage>(storage: &S, key: StateKey) -> Result<u64, CliError> {
 }
 
 /// Runs `parex balance`.
-pub fn balance(args: BalanceArgs) -> Result<(), CliError> {
+pub fn balance(args: BalanceArgs, out: &mut Output<'_>) -> Result<(), CliError> {
     let storage = RocksStorage::open(&args.dir_path)?;
     let asset = args.asset.unwrap_or(NATIVE_ASSET);
     if storage.get_state(&StateKey::Asset(asset))?.is_none() {
@@ -58,29 +58,29 @@ pub fn balance(args: BalanceArgs) -> Result<(), CliError> {
         Some(StateValue::Nonce(nonce)) => nonce,
         _ => 0,
     };
-    println!("account: {}", args.account.to_address());
-    println!("asset:   {asset}");
-    println!("balance: {balance}");
-    println!("nonce:   {nonce}");
+    writeln!(out, "account: {}", args.account.to_address())?;
+    writeln!(out, "asset:   {asset}")?;
+    writeln!(out, "balance: {balance}")?;
+    writeln!(out, "nonce:   {nonce}")?;
     Ok(())
 }
 
 /// Runs `parex status`.
-pub fn status(args: StatusArgs) -> Result<(), CliError> {
+pub fn status(args: StatusArgs, out: &mut Output<'_>) -> Result<(), CliError> {
     let storage = RocksStorage::open(&args.dir_path)?;
     let tip = storage
         .tip()?
         .ok_or_else(|| CliError::InvalidArgument("the database holds no chain".into()))?;
     let genesis = stored_genesis(&storage)?;
-    println!("network:    {}", genesis.network);
-    println!("topoheight: {}", tip.topoheight);
-    println!("tip:        {}", tip.hash);
-    println!("commitment: {}", tip.commitment);
+    writeln!(out, "network:    {}", genesis.network)?;
+    writeln!(out, "topoheight: {}", tip.topoheight)?;
+    writeln!(out, "tip:        {}", tip.hash)?;
+    writeln!(out, "commitment: {}", tip.commitment)?;
     for (key, _) in storage.state_entries(StateKind::Asset)? {
         if let StateKey::Asset(asset) = key {
             let supply = amount(&storage, StateKey::Supply(asset))?;
             let burned = amount(&storage, StateKey::Burned(asset))?;
-            println!("asset {asset}: supply {supply}, burned {burned}");
+            writeln!(out, "asset {asset}: supply {supply}, burned {burned}")?;
         }
     }
     Ok(())

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use parex_engine::available_threads;
 
-use super::{threads_parser, CliError};
+use super::{threads_parser, CliError, Output};
 use crate::replay::replay_chain;
 use crate::storage::RocksStorage;
 
@@ -27,25 +27,27 @@ pub struct VerifyArgs {
 }
 
 /// Runs `parex verify`.
-pub fn run(args: VerifyArgs) -> Result<(), CliError> {
+pub fn run(args: VerifyArgs, out: &mut Output<'_>) -> Result<(), CliError> {
     let storage = RocksStorage::open(&args.dir_path)?;
     let threads = args.execution_threads.unwrap_or_else(available_threads);
     let started = std::time::Instant::now();
     let report = replay_chain(&storage, threads)?;
-    println!(
+    writeln!(
+        out,
         "replayed {} blocks ({} txs) sequentially and in parallel in {:.2}s",
         report.blocks,
         report.txs,
         started.elapsed().as_secs_f64()
-    );
+    )?;
     for mismatch in report.mismatches.iter().take(10) {
-        println!(
+        writeln!(
+            out,
             "MISMATCH at topoheight {} ({}): stored {}, replayed {}",
             mismatch.topoheight, mismatch.path, mismatch.stored, mismatch.replayed
-        );
+        )?;
     }
     if report.mismatches.is_empty() {
-        println!("all commitments match");
+        writeln!(out, "all commitments match")?;
         Ok(())
     } else {
         Err(CliError::CheckFailed(format!(
