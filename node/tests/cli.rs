@@ -52,7 +52,8 @@ fn topoheight(dir: &Path) -> u64 {
 }
 
 /// A devnet killed mid-run restarts at a whole block, resumes, and its
-/// stored chain replays to the same commitments.
+/// stored chain replays to the same commitments; while it ran, `status`
+/// read its chain and a second devnet was refused.
 #[test]
 fn a_killed_devnet_restarts_at_a_whole_block() {
     let dir = tempfile::tempdir().unwrap();
@@ -74,14 +75,21 @@ fn a_killed_devnet_restarts_at_a_whole_block() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
+    // While it runs, readers read the chain and a second writer is refused.
+    let running_at = topoheight(dir.path());
+    assert_refused(
+        &devnet(dir.path(), &["--blocks", "1"]),
+        "is in use by another process",
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 
     let killed_at = topoheight(dir.path());
     assert!(
-        killed_at > 0,
-        "the devnet produced no block before the kill"
+        running_at > 0,
+        "the devnet produced no block in 2.5 s, or a reader did not see it"
     );
+    assert!(killed_at >= running_at);
     let resumed = devnet(dir.path(), &["--blocks", "3", "--txs-per-block", "40"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert!(stdout(&resumed).contains("ok"));

@@ -119,6 +119,46 @@ fn a_missing_database_is_not_created_by_readers() {
     assert!(!path.exists());
 }
 
+/// While a chain is open for writing, a second writer is refused as in
+/// use, and readers open it beside the writer: each sees the blocks
+/// committed before it opened, and none can commit.
+#[test]
+fn a_chain_in_use_is_refused_to_writers_and_open_to_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut accounts = DevAccounts::new(16, 3);
+    let mut chain = rocks_chain(dir.path(), &mut accounts, 2, 8);
+    for error in [
+        RocksStorage::open(dir.path()).unwrap_err(),
+        RocksStorage::open_or_create(dir.path()).unwrap_err(),
+    ] {
+        assert!(matches!(error, StorageError::InUse(_)), "{error}");
+        assert!(error.to_string().contains("in use by another process"));
+    }
+
+    let early = RocksStorage::open_read_only(dir.path()).unwrap();
+    let at_two = chain.tip();
+    assert_eq!(early.tip().unwrap(), Some(at_two));
+    let txs = generate_block_txs(Workload::Uniform, &mut accounts, 8, 3);
+    let block = chain.build_block(miner().public_key(), 3, txs);
+    chain.add_new_block(block.clone()).unwrap();
+    assert_eq!(early.tip().unwrap(), Some(at_two));
+    let late = RocksStorage::open_read_only(dir.path()).unwrap();
+    assert_eq!(late.tip().unwrap(), Some(chain.tip()));
+
+    // A reader's commit fails and writes nothing.
+    let mut reader = Blockchain::open(early, parallel()).unwrap();
+    let error = reader.add_new_block(block).unwrap_err();
+    assert!(error.to_string().contains("read only"), "{error}");
+    assert_eq!(reader.tip(), at_two);
+    let at_three = chain.tip();
+    drop(chain);
+    assert_eq!(
+        RocksStorage::open(dir.path()).unwrap().tip().unwrap(),
+        Some(at_three),
+        "the writer's lock went with it, readers hold none"
+    );
+}
+
 /// Overwrites every stored version in column family `family` with `value`.
 fn overwrite_every_version(path: &std::path::Path, family: &str, value: &[u8]) {
     let db = raw_db(path);

@@ -42,7 +42,7 @@ fn amount<S: Storage>(storage: &S, key: StateKey) -> Result<u64, CliError> {
 
 /// Runs `parex balance`.
 pub fn balance(args: BalanceArgs, out: &mut Output<'_>) -> Result<(), CliError> {
-    let storage = RocksStorage::open(&args.dir_path)?;
+    let storage = RocksStorage::open_read_only(&args.dir_path)?;
     let asset = args.asset.unwrap_or(NATIVE_ASSET);
     if storage.get_state(&StateKey::Asset(asset))?.is_none() {
         return Err(CliError::InvalidArgument(format!("unknown asset {asset}")));
@@ -67,7 +67,7 @@ pub fn balance(args: BalanceArgs, out: &mut Output<'_>) -> Result<(), CliError> 
 
 /// Runs `parex status`.
 pub fn status(args: StatusArgs, out: &mut Output<'_>) -> Result<(), CliError> {
-    let storage = RocksStorage::open(&args.dir_path)?;
+    let storage = RocksStorage::open_read_only(&args.dir_path)?;
     let tip = storage
         .tip()?
         .ok_or_else(|| CliError::InvalidArgument("the database holds no chain".into()))?;

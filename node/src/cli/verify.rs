@@ -28,7 +28,7 @@ pub struct VerifyArgs {
 
 /// Runs `parex verify`.
 pub fn run(args: VerifyArgs, out: &mut Output<'_>) -> Result<(), CliError> {
-    let storage = RocksStorage::open(&args.dir_path)?;
+    let storage = RocksStorage::open_read_only(&args.dir_path)?;
     let threads = args.execution_threads.unwrap_or_else(available_threads);
     let started = std::time::Instant::now();
     let report = replay_chain(&storage, threads)?;

@@ -19,6 +19,12 @@ pub enum StorageError {
         /// What gave it away.
         reason: String,
     },
+    /// Another process (or handle) has the database open for writing.
+    #[error(
+        "{0} is in use by another process: one `parex devnet` at a time writes a chain \
+         (`status`, `balance` and `verify` can read it meanwhile)"
+    )]
+    InUse(PathBuf),
     /// No database where one was expected.
     #[error("no node database in {0} (run `parex devnet` to create one)")]
     Missing(PathBuf),

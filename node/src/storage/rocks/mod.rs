@@ -8,6 +8,7 @@ use std::path::Path;
 use rocksdb::{IteratorMode, WriteBatch, DB};
 
 use self::layout::{pointer_cf, versioned_cf, versioned_key, BLOCKS, META, TIP_KEY, TRANSACTIONS};
+use self::open::OpenMode;
 use super::{BlockCommit, BlockRecord, ChainTip, Storage, StorageError};
 use crate::codec::{Decode, Encode, Reader};
 use crate::crypto::Hash;
@@ -29,14 +30,23 @@ impl RocksStorage {
     /// or missing; refuses a directory that holds anything else.
     pub fn open_or_create(path: &Path) -> Result<Self, StorageError> {
         Ok(Self {
-            db: open::open_db(path, true)?,
+            db: open::open_db(path, OpenMode::Create)?,
         })
     }
 
     /// Opens the existing database in `path`.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         Ok(Self {
-            db: open::open_db(path, false)?,
+            db: open::open_db(path, OpenMode::Existing)?,
+        })
+    }
+
+    /// Opens the existing database in `path` for reading, as of now, even
+    /// while another process writes it (a running devnet): its commits
+    /// fail. What the `status`, `balance` and `verify` commands use.
+    pub fn open_read_only(path: &Path) -> Result<Self, StorageError> {
+        Ok(Self {
+            db: open::open_db(path, OpenMode::ReadOnly)?,
         })
     }
 

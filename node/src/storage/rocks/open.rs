@@ -7,9 +7,28 @@ use rocksdb::{ColumnFamilyDescriptor, Options, DB};
 use super::layout::{all_column_families, FORMAT_KEY, FORMAT_VALUE, META};
 use crate::storage::StorageError;
 
-/// Opens the database in `path`; creates it in an empty or missing
-/// directory only if `create`.
-pub fn open_db(path: &Path, create: bool) -> Result<DB, StorageError> {
+/// How a directory is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// For writing; an empty or missing directory gets a new database.
+    Create,
+    /// For writing an existing database.
+    Existing,
+    /// For reading an existing database, without its lock: beside the
+    /// process that writes it, as of the moment it is opened.
+    ReadOnly,
+}
+
+/// Whether RocksDB refused to open because another handle holds the
+/// database's lock. RocksDB's error is a message: "While lock file: …"
+/// from another process, "lock hold by current process" from this one.
+fn is_lock_error(message: &str) -> bool {
+    message.contains("While lock file") || message.contains("lock hold by current process")
+}
+
+/// Opens the database in `path`, as `mode` says.
+pub fn open_db(path: &Path, mode: OpenMode) -> Result<DB, StorageError> {
+    let create = mode == OpenMode::Create;
     let io = |error| StorageError::Io {
         path: path.to_owned(),
         error,
@@ -51,11 +70,20 @@ pub fn open_db(path: &Path, create: bool) -> Result<DB, StorageError> {
     let descriptors = all_column_families()
         .into_iter()
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-    let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|error| {
-        if fresh {
-            StorageError::from(error)
+    let opened = match mode {
+        OpenMode::ReadOnly => DB::open_cf_descriptors_read_only(&options, path, descriptors, false),
+        OpenMode::Create | OpenMode::Existing => {
+            DB::open_cf_descriptors(&options, path, descriptors)
+        }
+    };
+    let db = opened.map_err(|error| {
+        let message = error.into_string();
+        if is_lock_error(&message) {
+            StorageError::InUse(path.to_owned())
+        } else if fresh {
+            StorageError::Database(message)
         } else {
-            foreign(format!("cannot open: {}", error.into_string()))
+            foreign(format!("cannot open: {message}"))
         }
     })?;
     check_format(&db, fresh, path)?;
