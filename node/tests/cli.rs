@@ -134,6 +134,26 @@ fn devnet_prints_a_summary_and_balance_reads_it() {
     ]);
     assert!(balance.status.success(), "{}", stderr(&balance));
     assert!(stdout(&balance).contains("balance:"));
+
+    // `verify` shows its progress (log lines when stderr is no terminal),
+    // the last at the tip.
+    let verify = Command::new(env!("CARGO_BIN_EXE_parex"))
+        .args(["verify", "--dir-path", dir_path])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    assert!(stdout(&verify).contains("all commitments match"));
+    let last = stderr(&verify)
+        .lines()
+        .rfind(|line| line.contains("verify progress"))
+        .map(str::to_owned);
+    assert!(
+        last.as_deref()
+            .is_some_and(|line| line.contains("done=3 total=3 txs=75")),
+        "{last:?}"
+    );
 }
 
 /// The number that follows the first `label` in `text`.

@@ -101,7 +101,7 @@ pub fn run(args: DevnetArgs, out: &mut Output<'_>) -> Result<(), CliError> {
     };
 
     let started = Instant::now();
-    let mut progress = Progress::new(args.blocks);
+    let mut progress = Progress::new("devnet", args.blocks);
     let mut totals = Totals::default();
     for done in 1..=args.blocks {
         // Saturating, as `build_block`: a tip at `u64::MAX` has no next

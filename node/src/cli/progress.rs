@@ -5,18 +5,20 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Reports blocks produced.
+/// Reports blocks done: produced by `devnet`, replayed by `verify`.
 pub struct Progress {
     bar: Option<ProgressBar>,
     total: u64,
     last_log: Instant,
+    /// The command, which names the log lines.
+    command: &'static str,
 }
 
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 impl Progress {
-    /// Progress over `total` blocks.
-    pub fn new(total: u64) -> Self {
+    /// Progress of `command` over `total` blocks.
+    pub fn new(command: &'static str, total: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
@@ -30,6 +32,7 @@ impl Progress {
             bar,
             total,
             last_log: Instant::now(),
+            command,
         }
     }
 
@@ -47,7 +50,8 @@ impl Progress {
                     total = self.total,
                     txs,
                     tps = tps.round(),
-                    "devnet progress"
+                    "{} progress",
+                    self.command
                 );
             }
             None => {}

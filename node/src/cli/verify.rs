@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 use parex_engine::available_threads;
 
+use super::progress::Progress;
 use super::{threads_parser, CliError, Output};
-use crate::replay::replay_chain;
-use crate::storage::RocksStorage;
+use crate::replay::replay_chain_with_progress;
+use crate::storage::{RocksStorage, Storage};
 
 /// `parex verify` flags.
 #[derive(Debug, Args)]
@@ -31,7 +32,14 @@ pub fn run(args: VerifyArgs, out: &mut Output<'_>) -> Result<(), CliError> {
     let storage = RocksStorage::open_read_only(&args.dir_path)?;
     let threads = args.execution_threads.unwrap_or_else(available_threads);
     let started = std::time::Instant::now();
-    let report = replay_chain(&storage, threads)?;
+    let total = storage.tip()?.map_or(0, |tip| tip.topoheight);
+    let mut progress = Progress::new("verify", total);
+    let report = replay_chain_with_progress(&storage, threads, |report| {
+        let rate = report.txs as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        progress.block_done(report.blocks, report.txs, rate);
+    });
+    progress.finish();
+    let report = report?;
     writeln!(
         out,
         "replayed {} blocks ({} txs) sequentially and in parallel in {:.2}s",

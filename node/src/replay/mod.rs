@@ -39,6 +39,16 @@ pub fn replay_chain<S: Storage>(
     storage: &S,
     threads: usize,
 ) -> Result<ReplayReport, BlockchainError> {
+    replay_chain_with_progress(storage, threads, |_| {})
+}
+
+/// [`replay_chain`], calling `progress` with the report so far after each
+/// block (blocks to replay: the stored tip's topoheight).
+pub fn replay_chain_with_progress<S: Storage>(
+    storage: &S,
+    threads: usize,
+    mut progress: impl FnMut(&ReplayReport),
+) -> Result<ReplayReport, BlockchainError> {
     let genesis = stored_genesis(storage)?;
     let tip = storage.tip()?.ok_or(BlockchainError::NoGenesis)?;
     check_tip(storage, &tip)?;
@@ -118,6 +128,7 @@ pub fn replay_chain<S: Storage>(
                 });
             }
         }
+        progress(&report);
     }
     Ok(report)
 }
