@@ -209,3 +209,71 @@ impl Storage for RocksStorage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::open::{open_db_tuned, Tuning};
+    use super::*;
+
+    /// The bytes of the write-ahead logs in `dir`.
+    fn log_bytes(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap())
+            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "log"))
+            .map(|entry| entry.metadata().unwrap().len())
+            .sum()
+    }
+
+    /// The most bytes of logs while the second half of 128 blocks of 256
+    /// KiB is written, a block every 2 ms (a devnet block takes 5 to 10),
+    /// under `tuning` (zeros: RocksDB's own bounds). Flushes run in the
+    /// background: a much faster writer runs ahead of them for a while.
+    fn most_logs_writing_32_mib(tuning: Tuning) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = RocksStorage {
+            db: open_db_tuned(dir.path(), OpenMode::Create, tuning).unwrap(),
+        };
+        let mut most = 0;
+        for topoheight in 0..128u64 {
+            let tag = topoheight as u8;
+            let commit = BlockCommit {
+                tip: ChainTip {
+                    topoheight,
+                    hash: Hash([tag; 32]),
+                    commitment: Hash([tag; 32]),
+                },
+                block_bytes: vec![tag; 256 << 10],
+                transactions: Vec::new(),
+                writes: Vec::new(),
+                meta: Vec::new(),
+            };
+            storage.commit(&commit).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            if topoheight >= 64 {
+                most = most.max(log_bytes(dir.path()));
+            }
+        }
+        most
+    }
+
+    /// The tip in `meta`, written by every block, never fills a memtable:
+    /// without bounds, it keeps every log alive (all 32 MiB here, up to
+    /// about 9 GiB in a node), and an opening replays them all. With them
+    /// (1 MiB of logs, 2 MiB of memtables here), 2 to 3 MiB stay.
+    #[test]
+    fn write_ahead_logs_stay_within_their_bound() {
+        let unbounded = most_logs_writing_32_mib(Tuning {
+            max_total_wal_bytes: 0,
+            write_buffer_bytes: 0,
+        });
+        let bounded = most_logs_writing_32_mib(Tuning {
+            max_total_wal_bytes: 1 << 20,
+            write_buffer_bytes: 2 << 20,
+        });
+        assert!(unbounded >= 24 << 20, "{unbounded}");
+        assert!(bounded <= 12 << 20, "{bounded}");
+    }
+}

@@ -26,8 +26,41 @@ fn is_lock_error(message: &str) -> bool {
     message.contains("While lock file") || message.contains("lock hold by current process")
 }
 
+/// Bounds on what RocksDB keeps before it flushes memtables to files.
+///
+/// A block writes a little to every column family, and most of them (the
+/// tip in `meta`, supplies, the gas fee) never fill a memtable: without a
+/// bound on the logs, every write-ahead log stays until RocksDB's own
+/// bound (four times all memtables: about 9 GiB for our 18 column
+/// families), and so does the memory of the memtables. A devnet of 3,000
+/// blocks of 200 transactions kept 550 MB of logs, which every opening
+/// replayed: `status` took 9.7 s, a resume 11.5 s.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// Past this many bytes of write-ahead logs, the column families that
+    /// keep the oldest alive are flushed, and it goes.
+    pub max_total_wal_bytes: u64,
+    /// Past this many bytes of memtables, over all column families, the
+    /// largest is flushed.
+    pub write_buffer_bytes: usize,
+}
+
+impl Tuning {
+    /// The node's: memtables of 64 MiB in all, logs beyond the current one
+    /// of 32 MiB, so that an opening replays about 100 MB at most.
+    pub const NODE: Self = Self {
+        max_total_wal_bytes: 32 << 20,
+        write_buffer_bytes: 64 << 20,
+    };
+}
+
 /// Opens the database in `path`, as `mode` says.
 pub fn open_db(path: &Path, mode: OpenMode) -> Result<DB, StorageError> {
+    open_db_tuned(path, mode, Tuning::NODE)
+}
+
+/// [`open_db`] with bounds of its own (tests use small ones).
+pub fn open_db_tuned(path: &Path, mode: OpenMode, tuning: Tuning) -> Result<DB, StorageError> {
     let create = mode == OpenMode::Create;
     let io = |error| StorageError::Io {
         path: path.to_owned(),
@@ -67,6 +100,8 @@ pub fn open_db(path: &Path, mode: OpenMode) -> Result<DB, StorageError> {
     options.create_if_missing(fresh);
     options.create_missing_column_families(fresh);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    options.set_max_total_wal_size(tuning.max_total_wal_bytes);
+    options.set_db_write_buffer_size(tuning.write_buffer_bytes);
     let descriptors = all_column_families()
         .into_iter()
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
