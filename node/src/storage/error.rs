@@ -20,10 +20,7 @@ pub enum StorageError {
         reason: String,
     },
     /// Another process (or handle) has the database open for writing.
-    #[error(
-        "{0} is in use by another process: one `parex devnet` at a time writes a chain \
-         (`status`, `balance` and `verify` can read it meanwhile)"
-    )]
+    #[error("{0} is in use by another process: one process at a time writes a chain, others can only read it")]
     InUse(PathBuf),
     /// No database where one was expected.
     #[error("no node database in {0} (run `parex devnet` to create one)")]
