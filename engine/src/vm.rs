@@ -89,7 +89,9 @@ pub trait Vm: Sync {
     /// with some room: Block-STM's memory is sized for this many per
     /// transaction at least, and each worker claims its slots for new
     /// locations 32 at a time, so a block can leave up to that many per
-    /// worker unused.
+    /// worker unused. The parallel executor's start also prices
+    /// Block-STM's machinery by it (250 ns a location), when it decides
+    /// whether a block goes on in parallel.
     /// A block that touches more than its memory holds finishes
     /// sequentially ([`FallbackReason::MemoryFull`](crate::FallbackReason))
     /// and the memory grows for the next block, so a VM whose transactions

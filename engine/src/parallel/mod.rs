@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 pub use block::{BlockBuffers, ParallelBlock};
 use pool::WorkerPool;
 use start::{
-    at_once, next_start, rest_workers, worth_parallel, OffsetVm, Overlay, COLD_START_MARGIN,
-    COLD_STRETCH_END, FIRST_PROBE, PROBE_GROWTH,
+    at_once, next_start, overhead_per_txn_ns, rest_workers, worth_parallel, OffsetVm, Overlay,
+    COLD_START_MARGIN, COLD_STRETCH_END, FIRST_PROBE, PROBE_GROWTH,
 };
 pub use start::{StartPolicy, AT_ONCE_MAX_TXNS};
 
@@ -190,7 +190,8 @@ impl Executor for ParallelExecutor {
         // What the check that sent the block on to Block-STM priced its
         // transactions at, if one did.
         let mut switch_price_ns = None;
-        let output = match self.start_for(txns.len()) {
+        let overhead_ns = overhead_per_txn_ns(VM::LOCATIONS_PER_TXN);
+        let output = match self.start_for(txns.len(), overhead_ns) {
             Start::BlockStm(workers) => self.execute_parallel(vm, txns, storage, workers)?,
             // The very function the sequential executor runs, so that a
             // block that stays sequential differs from it only by the
@@ -204,7 +205,7 @@ impl Executor for ParallelExecutor {
                 Ok(stats)
             })?,
         };
-        if let Some(next) = next_start(&output.stats, switch_price_ns) {
+        if let Some(next) = next_start(&output.stats, switch_price_ns, overhead_ns) {
             self.next_first_check
                 .store(next.first_check, Ordering::Relaxed);
             self.last_price_ns.store(next.price_ns, Ordering::Relaxed);
@@ -243,8 +244,9 @@ enum Checks {
 
 impl ParallelExecutor {
     /// How a block of `txns` transactions begins, under the policy and
-    /// after the last block.
-    fn start_for(&self, txns: usize) -> Start {
+    /// after the last block; Block-STM's machinery costs `overhead_ns` a
+    /// transaction of the VM ([`start::overhead_per_txn_ns`]).
+    fn start_for(&self, txns: usize, overhead_ns: u128) -> Start {
         let by_count = self.workers_for(txns);
         match (self.start, by_count) {
             (StartPolicy::ParallelAfter(first), _) => Start::Checked(Checks::ParallelAfter(first)),
@@ -257,7 +259,11 @@ impl ParallelExecutor {
             _ => {
                 let price = self.last_price_ns.load(Ordering::Relaxed);
                 let first_check = self.next_first_check.load(Ordering::Relaxed);
-                match (at_once(price, self.threads, txns), by_count, first_check) {
+                match (
+                    at_once(price, self.threads, txns, overhead_ns),
+                    by_count,
+                    first_check,
+                ) {
                     (Some(workers), ..) => Start::BlockStm(workers),
                     // Checks cost a block this size little, whatever came
                     // before.
@@ -410,7 +416,8 @@ impl ParallelExecutor {
             } else {
                 1
             };
-            if worth_parallel(since, done - from, rest, workers, margin) {
+            let overhead_ns = overhead_per_txn_ns(VM::LOCATIONS_PER_TXN);
+            if worth_parallel(since, done - from, rest, workers, margin, overhead_ns) {
                 let price = since.as_nanos() / (done - from) as u128;
                 switch_price_ns = Some(u64::try_from(price).unwrap_or(u64::MAX));
                 break;

@@ -158,12 +158,16 @@ pub(super) struct NextStart {
 /// the time its workers had together (the caller's, and each joined
 /// helper's) after Block-STM's start ([`FIXED_COST_NS`], paid once
 /// whatever the workers), per transaction, less its machinery
-/// ([`OVERHEAD_PER_TXN_NS`]): what the cost model would predict for it,
+/// (`overhead_ns`, [`overhead_per_txn_ns`]): what the cost model would predict for it,
 /// read backwards. Taking the start once per worker would price a block
 /// of free transactions on 8 workers at 1.5 µs each, enough to run the
 /// next on Block-STM at once, and the next after it. A block a check sent
 /// on is priced by that check: its sequential start is in its wall time.
-pub(super) fn next_start(last: &ExecutionStats, switch_price_ns: Option<u64>) -> Option<NextStart> {
+pub(super) fn next_start(
+    last: &ExecutionStats,
+    switch_price_ns: Option<u64>,
+    overhead_ns: u128,
+) -> Option<NextStart> {
     if last.txns < FIRST_PROBE {
         return None;
     }
@@ -172,7 +176,7 @@ pub(super) fn next_start(last: &ExecutionStats, switch_price_ns: Option<u64>) ->
         Some(0) => {
             let workers = 1 + last.helpers_joined as u128;
             let busy = last.wall_time.as_nanos().saturating_sub(FIXED_COST_NS);
-            let price = (busy * workers / last.txns as u128).saturating_sub(OVERHEAD_PER_TXN_NS);
+            let price = (busy * workers / last.txns as u128).saturating_sub(overhead_ns);
             u64::try_from(price).unwrap_or(u64::MAX)
         }
         Some(_) => switch_price_ns.unwrap_or(0),
@@ -226,11 +230,18 @@ pub const AT_ONCE_MAX_TXNS: usize = 128;
 /// Block-STM). A cheap block after an expensive one pays Block-STM's cost
 /// once, and its low price sends the next one back to the sequential
 /// executor.
-pub(super) fn at_once(price_ns: u64, threads: usize, txns: usize) -> Option<usize> {
+pub(super) fn at_once(
+    price_ns: u64,
+    threads: usize,
+    txns: usize,
+    overhead_ns: u128,
+) -> Option<usize> {
     let workers = rest_workers(threads, txns);
     let elapsed = Duration::from_nanos(price_ns.saturating_mul(txns as u64));
-    (txns <= AT_ONCE_MAX_TXNS && workers >= 2 && worth_parallel(elapsed, txns, txns, workers, 1))
-        .then_some(workers)
+    (txns <= AT_ONCE_MAX_TXNS
+        && workers >= 2
+        && worth_parallel(elapsed, txns, txns, workers, 1, overhead_ns))
+    .then_some(workers)
 }
 
 /// The fewest transactions of the rest per worker: each worker is then
@@ -244,11 +255,21 @@ const MIN_TXNS_PER_PROBED_WORKER: usize = 4;
 /// the caller already executes (`docs/BENCHMARKS.md`).
 const FIXED_COST_NS: u128 = 30_000;
 
-/// Block-STM's machinery per transaction (recording, validation,
-/// materialization): 0.45 µs for synthetic transfers on the development
-/// machine (the cost sweep in `docs/BENCHMARKS.md`), more for larger write
-/// sets; rounded up.
-const OVERHEAD_PER_TXN_NS: u128 = 1_000;
+/// Block-STM's machinery per location a transaction touches (recording,
+/// validation, materialization happen location by location): 1 µs for
+/// a VM of 4 locations a transaction, the default. Synthetic transfers
+/// (up to 4) cost 0.45 µs on the development machine (the cost sweep in
+/// `docs/BENCHMARKS.md`), rounded up. A fixed 1 µs whatever the VM sent
+/// 83–100% of 10,000-transfer node blocks (6 locations) to Block-STM on
+/// a later machine of the same kind, at 0.68–0.84x of the sequential
+/// executor; at 1.5 µs, 25–33% of them, at 0.97–1.00x.
+const OVERHEAD_PER_LOCATION_NS: u128 = 250;
+
+/// Block-STM's machinery per transaction of a VM whose transactions touch
+/// about `locations_per_txn` locations ([`Vm::LOCATIONS_PER_TXN`]).
+pub(super) fn overhead_per_txn_ns(locations_per_txn: usize) -> u128 {
+    OVERHEAD_PER_LOCATION_NS * locations_per_txn.max(1) as u128
+}
 
 /// The share of each added worker's time, in percent, that goes into
 /// transactions (two plain threads reach 1.81–1.99x here).
@@ -278,7 +299,9 @@ pub(super) fn rest_workers(threads: usize, rest: usize) -> usize {
 
 /// Whether `rest` more transactions, priced at what `done` cost together
 /// (`elapsed`), would finish clearly sooner on Block-STM with `workers`
-/// workers than sequentially, even were they `margin` times cheaper.
+/// workers, at a machinery of `overhead_ns` a transaction
+/// ([`overhead_per_txn_ns`]), than sequentially, even were they `margin`
+/// times cheaper.
 ///
 /// With `c = elapsed / (done * margin)` per transaction, `w` workers at
 /// efficiency `e` and required gain `g`, Block-STM is predicted to take
@@ -293,6 +316,7 @@ pub(super) fn worth_parallel(
     rest: usize,
     workers: usize,
     margin: u128,
+    overhead_ns: u128,
 ) -> bool {
     let (elapsed, done, rest, workers) = (
         elapsed.as_nanos(),
@@ -307,7 +331,7 @@ pub(super) fn worth_parallel(
         && elapsed * rest * gain
             >= done
                 * (100 * workers * PARALLEL_EFFICIENCY_PCT * FIXED_COST_NS
-                    + 10_000 * OVERHEAD_PER_TXN_NS * rest)
+                    + 10_000 * overhead_ns * rest)
 }
 
 /// The state after a block's sequential start: what the start wrote, over
@@ -409,32 +433,74 @@ impl BlockError {
 mod tests {
     use super::*;
 
+    /// The machinery of a VM of the default 4 locations a transaction.
+    const DEFAULT: u128 = 1_000;
+
+    #[test]
+    fn the_machinery_grows_with_the_locations_a_transaction_touches() {
+        assert_eq!(overhead_per_txn_ns(4), DEFAULT);
+        assert_eq!(overhead_per_txn_ns(6), 1_500);
+        assert_eq!(overhead_per_txn_ns(0), overhead_per_txn_ns(1));
+        // Node transfers (6 locations) of 2 µs, 4 of them then 9,998 to
+        // go: they would switch at 1 µs of machinery, not at 1.5 µs.
+        assert!(worth_parallel(8 * MICROS, 4, 9_998, 2, 1, DEFAULT));
+        assert!(!worth_parallel(
+            8 * MICROS,
+            4,
+            9_998,
+            2,
+            1,
+            overhead_per_txn_ns(6)
+        ));
+    }
+
     const MICROS: Duration = Duration::from_micros(1);
 
     #[test]
     fn only_expensive_transactions_are_worth_the_switch() {
         // 4 transactions of 20 µs, 46 to go: Block-STM wins by far.
-        assert!(worth_parallel(80 * MICROS, 4, 46, 2, 1));
+        assert!(worth_parallel(80 * MICROS, 4, 46, 2, 1, DEFAULT));
         // Node transfers of about a microsecond never are.
-        assert!(!worth_parallel(4 * MICROS, 4, 59, 2, 1));
-        assert!(!worth_parallel(16 * MICROS, 16, 47, 2, 1));
+        assert!(!worth_parallel(4 * MICROS, 4, 59, 2, 1, DEFAULT));
+        assert!(!worth_parallel(16 * MICROS, 16, 47, 2, 1, DEFAULT));
         // Too few left for two workers, however expensive.
-        assert!(!worth_parallel(400 * MICROS, 4, 2, rest_workers(2, 2), 1));
+        assert!(!worth_parallel(
+            400 * MICROS,
+            4,
+            2,
+            rest_workers(2, 2),
+            1,
+            DEFAULT
+        ));
         // Enough to cover the start only when expensive enough.
-        assert!(!worth_parallel(40 * MICROS, 4, 5, 2, 1));
-        assert!(worth_parallel(160 * MICROS, 4, 5, 2, 1));
+        assert!(!worth_parallel(40 * MICROS, 4, 5, 2, 1, DEFAULT));
+        assert!(worth_parallel(160 * MICROS, 4, 5, 2, 1, DEFAULT));
         // One worker, or nothing measured, never switches.
-        assert!(!worth_parallel(80 * MICROS, 4, 46, 1, 1));
-        assert!(!worth_parallel(80 * MICROS, 0, 46, 2, 1));
+        assert!(!worth_parallel(80 * MICROS, 4, 46, 1, 1, DEFAULT));
+        assert!(!worth_parallel(80 * MICROS, 0, 46, 2, 1, DEFAULT));
         // More workers lower the cost that pays.
-        assert!(!worth_parallel(8 * MICROS, 4, 59, 2, 1));
-        assert!(worth_parallel(8 * MICROS, 4, 59, 8, 1));
+        assert!(!worth_parallel(8 * MICROS, 4, 59, 2, 1, DEFAULT));
+        assert!(worth_parallel(8 * MICROS, 4, 59, 8, 1, DEFAULT));
         // A cold start: the 2nd to 4th node transfers of a large block
         // can cost 9 µs together; only the margin keeps them sequential,
         // while three of 20 µs still switch.
-        assert!(worth_parallel(9 * MICROS, 3, 9_998, 2, 1));
-        assert!(!worth_parallel(9 * MICROS, 3, 9_998, 2, COLD_START_MARGIN));
-        assert!(worth_parallel(60 * MICROS, 3, 96, 2, COLD_START_MARGIN));
+        assert!(worth_parallel(9 * MICROS, 3, 9_998, 2, 1, DEFAULT));
+        assert!(!worth_parallel(
+            9 * MICROS,
+            3,
+            9_998,
+            2,
+            COLD_START_MARGIN,
+            DEFAULT
+        ));
+        assert!(worth_parallel(
+            60 * MICROS,
+            3,
+            96,
+            2,
+            COLD_START_MARGIN,
+            DEFAULT
+        ));
     }
 
     /// The statistics of a block of `txns` transactions that took
@@ -456,11 +522,11 @@ mod tests {
     }
 
     fn first_check(last: &ExecutionStats, switch_price_ns: Option<u64>) -> Option<usize> {
-        next_start(last, switch_price_ns).map(|next| next.first_check)
+        next_start(last, switch_price_ns, DEFAULT).map(|next| next.first_check)
     }
 
     fn price(last: &ExecutionStats, switch_price_ns: Option<u64>) -> Option<u64> {
-        next_start(last, switch_price_ns).map(|next| next.price_ns)
+        next_start(last, switch_price_ns, DEFAULT).map(|next| next.price_ns)
     }
 
     #[test]
@@ -477,8 +543,8 @@ mod tests {
         assert_eq!(first_check(&last(25, 20, 1, Some(0)), None), Some(0));
         // Fewer transactions than the first check say nothing: an empty
         // node block is two.
-        assert_eq!(next_start(&last(50, 2, 0, None), None), None);
-        assert_eq!(next_start(&last(0, 0, 0, None), None), None);
+        assert_eq!(next_start(&last(50, 2, 0, None), None, DEFAULT), None);
+        assert_eq!(next_start(&last(0, 0, 0, None), None, DEFAULT), None);
     }
 
     #[test]
@@ -509,8 +575,7 @@ mod tests {
             for txns in FIRST_PROBE..=AT_ONCE_MAX_TXNS {
                 let w = workers as u128;
                 let n = txns as u128;
-                let predicted =
-                    FIXED_COST_NS + n * OVERHEAD_PER_TXN_NS * 100 / (w * PARALLEL_EFFICIENCY_PCT);
+                let predicted = FIXED_COST_NS + n * DEFAULT * 100 / (w * PARALLEL_EFFICIENCY_PCT);
                 let measured = 13_000 + n * 1_500 / w;
                 for wall in [predicted, measured] {
                     let stats = ExecutionStats {
@@ -522,7 +587,7 @@ mod tests {
                     };
                     let price = price(&stats, None).unwrap_or(0);
                     assert_eq!(
-                        at_once(price, workers, txns),
+                        at_once(price, workers, txns, DEFAULT),
                         None,
                         "{workers} workers, {txns} transactions, {wall} ns: {price} ns each"
                     );
@@ -534,16 +599,16 @@ mod tests {
     #[test]
     fn a_block_runs_on_block_stm_at_once_at_a_price_that_wins() {
         // 20 µs transactions win at 20 and at 8; 1 µs ones never do.
-        assert_eq!(at_once(20_000, 2, 20), Some(2));
-        assert_eq!(at_once(20_000, 2, 8), Some(2));
-        assert_eq!(at_once(20_000, 8, AT_ONCE_MAX_TXNS), Some(8));
+        assert_eq!(at_once(20_000, 2, 20, DEFAULT), Some(2));
+        assert_eq!(at_once(20_000, 2, 8, DEFAULT), Some(2));
+        assert_eq!(at_once(20_000, 8, AT_ONCE_MAX_TXNS, DEFAULT), Some(8));
         // A larger block is checked, whatever the last one cost.
-        assert_eq!(at_once(20_000, 2, AT_ONCE_MAX_TXNS + 1), None);
-        assert_eq!(at_once(1_000, 2, 20), None);
-        assert_eq!(at_once(0, 2, 20), None);
+        assert_eq!(at_once(20_000, 2, AT_ONCE_MAX_TXNS + 1, DEFAULT), None);
+        assert_eq!(at_once(1_000, 2, 20, DEFAULT), None);
+        assert_eq!(at_once(0, 2, 20, DEFAULT), None);
         // Too few transactions, or one thread, for two workers.
-        assert_eq!(at_once(200_000, 2, 4), None);
-        assert_eq!(at_once(20_000, 1, 20), None);
+        assert_eq!(at_once(200_000, 2, 4, DEFAULT), None);
+        assert_eq!(at_once(20_000, 1, 20, DEFAULT), None);
     }
 
     #[test]
