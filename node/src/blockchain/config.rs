@@ -11,7 +11,8 @@ use serde::Deserialize;
 pub enum ParallelStart {
     /// On the sequential executor, timed; the rest on Block-STM once the
     /// block's transactions prove expensive enough to gain from it. On the
-    /// 2-core development machines node transfers never do.
+    /// 2-core development machines node transfers do not (blocks of
+    /// 10,000 still switch by mistake now and then: `docs/NODE.md`).
     #[default]
     Probe,
     /// On Block-STM from the first transaction, when the block is big
