@@ -383,6 +383,7 @@ impl ParallelExecutor {
         // when the price is taken since then.
         let mut last_check: Option<(usize, Duration)> = None;
         let mut switch_price_ns = None;
+        let overhead_ns = overhead_per_txn_ns(VM::LOCATIONS_PER_TXN);
         loop {
             let end = check.min(block_size);
             run.execute(vm, &txns[done..end], done, storage)?;
@@ -416,7 +417,6 @@ impl ParallelExecutor {
             } else {
                 1
             };
-            let overhead_ns = overhead_per_txn_ns(VM::LOCATIONS_PER_TXN);
             if worth_parallel(since, done - from, rest, workers, margin, overhead_ns) {
                 let price = since.as_nanos() / (done - from) as u128;
                 switch_price_ns = Some(u64::try_from(price).unwrap_or(u64::MAX));

@@ -261,8 +261,10 @@ const FIXED_COST_NS: u128 = 30_000;
 /// (up to 4) cost 0.45 µs on the development machine (the cost sweep in
 /// `docs/BENCHMARKS.md`), rounded up. A fixed 1 µs whatever the VM sent
 /// 83–100% of 10,000-transfer node blocks (6 locations) to Block-STM on
-/// a later machine of the same kind, at 0.68–0.84x of the sequential
-/// executor; at 1.5 µs, 25–33% of them, at 0.97–1.00x.
+/// a later machine of the same kind, at 0.68–0.77x of the sequential
+/// executor; priced per location, 8–50% of them, at 0.83–0.99x (three
+/// alternated pairs of `parex bench --workload node-transfer --txs 10000
+/// --runs 12`, `docs/BENCHMARKS.md`, "The shipped executor").
 const OVERHEAD_PER_LOCATION_NS: u128 = 250;
 
 /// Block-STM's machinery per transaction of a VM whose transactions touch

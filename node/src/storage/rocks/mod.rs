@@ -29,25 +29,19 @@ impl RocksStorage {
     /// Opens the database in `path`, creating it if the directory is empty
     /// or missing; refuses a directory that holds anything else.
     pub fn open_or_create(path: &Path) -> Result<Self, StorageError> {
-        Ok(Self {
-            db: open::open_db(path, OpenMode::Create)?,
-        })
+        open::open_db(path, OpenMode::Create).map(|db| Self { db })
     }
 
     /// Opens the existing database in `path`.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        Ok(Self {
-            db: open::open_db(path, OpenMode::Existing)?,
-        })
+        open::open_db(path, OpenMode::Existing).map(|db| Self { db })
     }
 
     /// Opens the existing database in `path` for reading, as of now, even
     /// while another process writes it (a running devnet): its commits
     /// fail. What the `status`, `balance` and `verify` commands use.
     pub fn open_read_only(path: &Path) -> Result<Self, StorageError> {
-        Ok(Self {
-            db: open::open_db(path, OpenMode::ReadOnly)?,
-        })
+        open::open_db(path, OpenMode::ReadOnly).map(|db| Self { db })
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
