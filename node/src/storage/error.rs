@@ -22,6 +22,10 @@ pub enum StorageError {
     /// Another process (or handle) has the database open for writing.
     #[error("{0} is in use by another process: one process at a time writes a chain, others can only read it")]
     InUse(PathBuf),
+    /// The writer of the database changed its files under every try to
+    /// open it for reading.
+    #[error("{0} changed under every try to open it for reading (its writer flushes without a pause): try again")]
+    KeptChanging(PathBuf),
     /// No database where one was expected.
     #[error("no node database in {0} (run `parex devnet` to create one)")]
     Missing(PathBuf),

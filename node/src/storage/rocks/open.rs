@@ -1,6 +1,7 @@
 //! Opening a directory, and refusing one that is not ours.
 
 use std::path::Path;
+use std::time::Duration;
 
 use rocksdb::{ColumnFamilyDescriptor, Options, DB};
 
@@ -15,9 +16,51 @@ pub enum OpenMode {
     /// For writing an existing database.
     Existing,
     /// For reading an existing database, without its lock: beside the
-    /// process that writes it, as of the moment it is opened.
+    /// process that writes it, as of the moment it is opened (see
+    /// [`ManifestMark`] for how a writer's flushes are kept out of it).
     ReadOnly,
 }
+
+/// Where a database's file list stands: the manifest `CURRENT` names, and
+/// how long that manifest is.
+///
+/// A read-only opening reads the manifest, then the write-ahead logs and
+/// tables it names. A writer that flushes meanwhile deletes the log it
+/// flushed, and a compaction the tables it merged, right after appending
+/// the change to the manifest: an opening caught in between fails ("No
+/// such file"), or worse, replays neither the flushed log nor the new
+/// table and opens without their writes (a hammer of openings beside a
+/// fast writer saw both, the second as a database without its format
+/// marker). Every such change appends to the manifest, or starts a new one
+/// and rewrites `CURRENT`, before it deletes anything; so an opening
+/// between two equal marks read no file that went, and saw one state of
+/// the database.
+#[derive(Debug, PartialEq, Eq)]
+struct ManifestMark {
+    current: Vec<u8>,
+    manifest_len: u64,
+}
+
+impl ManifestMark {
+    /// `None` where there is no readable manifest: not a database, or one
+    /// whose manifest was just replaced.
+    fn read(path: &Path) -> Option<Self> {
+        let current = std::fs::read(path.join("CURRENT")).ok()?;
+        let name = std::str::from_utf8(&current).ok()?.trim_end();
+        let manifest_len = std::fs::metadata(path.join(name)).ok()?.len();
+        Some(Self {
+            current,
+            manifest_len,
+        })
+    }
+}
+
+/// How many times a read-only opening starts over while the writer changes
+/// the files under it, and the longest pause between two tries. A node's
+/// writer flushes every few seconds at most (`Tuning::NODE`), so the second
+/// try almost always succeeds; the bound is for a writer that never pauses.
+const READ_ONLY_TRIES: u32 = 40;
+const READ_ONLY_MAX_PAUSE: Duration = Duration::from_millis(64);
 
 /// Whether RocksDB refused to open because another handle holds the
 /// database's lock. RocksDB's error is a message: "While lock file: …"
@@ -61,6 +104,33 @@ pub fn open_db(path: &Path, mode: OpenMode) -> Result<DB, StorageError> {
 
 /// [`open_db`] with bounds of its own (tests use small ones).
 pub fn open_db_tuned(path: &Path, mode: OpenMode, tuning: Tuning) -> Result<DB, StorageError> {
+    if mode != OpenMode::ReadOnly {
+        // The writer holds the lock: nothing else changes its files.
+        return open_once(path, mode, tuning);
+    }
+    let mut pause = Duration::from_millis(1);
+    for tried in 1..=READ_ONLY_TRIES {
+        let before = ManifestMark::read(path);
+        let opened = open_once(path, mode, tuning);
+        let after = ManifestMark::read(path);
+        // Both `None`: no manifest to race with, so the checks' verdict
+        // (missing, not a database) stands.
+        if before == after {
+            return opened;
+        }
+        tracing::debug!(
+            path = %path.display(),
+            tried,
+            "the database changed while it was opened for reading; opening it again"
+        );
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(READ_ONLY_MAX_PAUSE);
+    }
+    Err(StorageError::KeptChanging(path.to_owned()))
+}
+
+/// One try of [`open_db_tuned`].
+fn open_once(path: &Path, mode: OpenMode, tuning: Tuning) -> Result<DB, StorageError> {
     let create = mode == OpenMode::Create;
     let io = |error| StorageError::Io {
         path: path.to_owned(),
