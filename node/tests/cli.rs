@@ -102,6 +102,7 @@ fn a_killed_devnet_restarts_at_a_whole_block() {
         stderr(&verify)
     );
     assert!(stdout(&verify).contains("all commitments match"));
+    assert!(stdout(&verify).contains("transaction index match the replay"));
 }
 
 #[test]

@@ -465,6 +465,66 @@ fn replay_refuses_a_block_stored_under_another_hash() {
     );
 }
 
+/// `parex verify` also compares what storage holds at the tip with the
+/// replay: a balance that lost its last updates, a lost nonce and a lost
+/// index entry are each reported, though every block's commitment, which
+/// covers the writes as the block record states them, still matches.
+#[test]
+fn replay_reports_stored_state_the_blocks_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    rocks_chain(dir.path(), &mut DevAccounts::new(8, 5), 2, 8);
+    let report = replay_chain(&RocksStorage::open(dir.path()).unwrap(), 2).unwrap();
+    assert!(report.all_match(), "{report:?}");
+    let locations = report.locations;
+    assert!(locations > 8, "{locations}");
+    let (balance, nonce, tx) = {
+        let db = raw_db(dir.path());
+        let first_entry = |cf: &str, skip: &dyn Fn(&[u8]) -> bool| {
+            db.iterator_cf(db.cf_handle(cf).unwrap(), rocksdb::IteratorMode::Start)
+                .map(Result::unwrap)
+                .find(|(_, value)| !skip(value))
+                .unwrap()
+        };
+        // Back to the genesis version: its later updates are lost.
+        let (balance, _) = first_entry("balances", &|at| at == 0u64.to_be_bytes());
+        let balances = db.cf_handle("balances").unwrap();
+        db.put_cf(balances, &balance, 0u64.to_be_bytes()).unwrap();
+        let (nonce, _) = first_entry("nonces", &|_| false);
+        db.delete_cf(db.cf_handle("nonces").unwrap(), &nonce)
+            .unwrap();
+        let (tx, _) = first_entry("transactions", &|_| false);
+        db.delete_cf(db.cf_handle("transactions").unwrap(), &tx)
+            .unwrap();
+        (balance, nonce, tx)
+    };
+    let report = replay_chain(&RocksStorage::open(dir.path()).unwrap(), 2).unwrap();
+    assert!(!report.all_match());
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+    assert_eq!(report.locations, locations);
+    let [balance_mismatch, nonce_mismatch] = &report.state_mismatches[..] else {
+        panic!("{:?}", report.state_mismatches);
+    };
+    assert_eq!(balance_mismatch.key.body_bytes(), balance.to_vec());
+    assert!(matches!(
+        (&balance_mismatch.stored, &balance_mismatch.replayed),
+        (Some(StateValue::Amount(stored)), Some(StateValue::Amount(replayed))) if stored != replayed
+    ));
+    assert_eq!(nonce_mismatch.key.body_bytes(), nonce.to_vec());
+    assert_eq!(nonce_mismatch.stored, None);
+    assert!(matches!(
+        nonce_mismatch.replayed,
+        Some(StateValue::Nonce(_))
+    ));
+    let [index_mismatch] = &report.index_mismatches[..] else {
+        panic!("{:?}", report.index_mismatches);
+    };
+    assert_eq!(index_mismatch.hash.as_bytes()[..], tx[..]);
+    assert_eq!(
+        (index_mismatch.stored, index_mismatch.replayed.is_some()),
+        (None, true)
+    );
+}
+
 /// The index by hash names the block that applied a transaction, or, if
 /// none did, the first that included it: including it again does not move
 /// it, whether it applied before (its spent nonce orphans the copy) or not

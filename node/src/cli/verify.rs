@@ -54,13 +54,41 @@ pub fn run(args: VerifyArgs, out: &mut Output<'_>) -> Result<(), CliError> {
             mismatch.topoheight, mismatch.path, mismatch.stored, mismatch.replayed
         )?;
     }
-    if report.mismatches.is_empty() {
+    for mismatch in report.state_mismatches.iter().take(10) {
+        writeln!(
+            out,
+            "STATE MISMATCH at {:?}: stored {:?}, replayed {:?}",
+            mismatch.key, mismatch.stored, mismatch.replayed
+        )?;
+    }
+    for mismatch in report.index_mismatches.iter().take(10) {
+        writeln!(
+            out,
+            "INDEX MISMATCH for transaction {}: stored at {:?}, replayed at {:?}{}",
+            mismatch.hash,
+            mismatch.stored,
+            mismatch.replayed,
+            if mismatch.same_bytes {
+                ""
+            } else {
+                ", other bytes"
+            }
+        )?;
+    }
+    if report.all_match() {
         writeln!(out, "all commitments match")?;
+        writeln!(
+            out,
+            "the stored state ({} locations) and transaction index match the replay",
+            report.locations
+        )?;
         Ok(())
     } else {
         Err(CliError::CheckFailed(format!(
-            "{} commitment mismatches",
-            report.mismatches.len()
+            "{} commitment, {} state and {} index mismatches",
+            report.mismatches.len(),
+            report.state_mismatches.len(),
+            report.index_mismatches.len()
         )))
     }
 }

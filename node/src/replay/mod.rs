@@ -1,12 +1,15 @@
 //! Replaying a stored chain from genesis to check every commitment.
 
+use std::collections::BTreeMap;
+
 use crate::blockchain::{
     check_tip, stored_genesis, Blockchain, BlockchainError, ExecutionConfig, ParallelStart,
 };
 use crate::chain::Block;
 use crate::codec::Decode;
 use crate::crypto::Hash;
-use crate::storage::{MemoryStorage, Storage};
+use crate::state::{StateKey, StateKind, StateValue};
+use crate::storage::{MemoryStorage, Storage, StorageError};
 
 /// A stored block whose replayed commitment differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,31 @@ pub struct Mismatch {
     pub replayed: Hash,
 }
 
+/// A location whose stored current value is not the replay's: what the
+/// next block, `balance` and `status` read is not what the blocks made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateMismatch {
+    /// The location.
+    pub key: StateKey,
+    /// Its stored value.
+    pub stored: Option<StateValue>,
+    /// Its value after the replay.
+    pub replayed: Option<StateValue>,
+}
+
+/// A transaction whose entry in the index by hash is not the replay's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexMismatch {
+    /// The transaction's hash.
+    pub hash: Hash,
+    /// The topoheight the stored index names.
+    pub stored: Option<u64>,
+    /// The topoheight the replay's index names.
+    pub replayed: Option<u64>,
+    /// Whether both entries hold the same transaction bytes.
+    pub same_bytes: bool,
+}
+
 /// What a replay found.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayReport {
@@ -30,11 +58,30 @@ pub struct ReplayReport {
     pub txs: u64,
     /// Commitment mismatches, in block order.
     pub mismatches: Vec<Mismatch>,
+    /// Locations compared at the tip, stored or replayed.
+    pub locations: u64,
+    /// Locations whose stored value is not the replay's, in key order.
+    pub state_mismatches: Vec<StateMismatch>,
+    /// Transactions whose index entry is not the replay's, in block order.
+    pub index_mismatches: Vec<IndexMismatch>,
+}
+
+impl ReplayReport {
+    /// Whether the stored chain is what its blocks make: every commitment,
+    /// every location at the tip and every index entry.
+    pub fn all_match(&self) -> bool {
+        self.mismatches.is_empty()
+            && self.state_mismatches.is_empty()
+            && self.index_mismatches.is_empty()
+    }
 }
 
 /// Replays every stored block into two fresh in-memory chains, one
 /// sequential and one parallel (every block on Block-STM), and
-/// compares each block's commitment with the stored one.
+/// compares each block's commitment with the stored one; then the stored
+/// current state and index by hash with the replay's. A commitment covers
+/// a block's writes as the block record states it, not what storage holds
+/// now: a value changed or lost since shows only in the state.
 pub fn replay_chain<S: Storage>(
     storage: &S,
     threads: usize,
@@ -84,6 +131,7 @@ pub fn replay_chain_with_progress<S: Storage>(
         ),
     ];
     let mut report = ReplayReport::default();
+    let mut tx_hashes = Vec::new();
     let stored_genesis_block = storage.block(0)?.ok_or(BlockchainError::NoGenesis)?;
     for (path, chain) in &chains {
         if chain.tip().commitment != stored_genesis_block.commitment {
@@ -117,6 +165,7 @@ pub fn replay_chain_with_progress<S: Storage>(
         }
         report.blocks += 1;
         report.txs += block.txs.len() as u64;
+        tx_hashes.extend(block.txs.iter().map(|tx| tx.hash()));
         for (path, chain) in &mut chains {
             let summary = chain.add_new_block(block.clone())?;
             if summary.commitment != record.commitment {
@@ -130,5 +179,54 @@ pub fn replay_chain_with_progress<S: Storage>(
         }
         progress(&report);
     }
+    // Both replays agree wherever their commitments do; the sequential
+    // one is the reference.
+    let [(_, sequential), _] = &chains;
+    let replayed = sequential
+        .storage()
+        .read()
+        .map_err(|_| BlockchainError::LockPoisoned)?;
+    compare_state(storage, &replayed, &mut report)?;
+    for hash in tx_hashes {
+        let stored = storage.transaction(&hash)?;
+        let replayed = replayed.transaction(&hash)?;
+        if stored != replayed {
+            report.index_mismatches.push(IndexMismatch {
+                hash,
+                stored: stored.as_ref().map(|(at, _)| *at),
+                replayed: replayed.as_ref().map(|(at, _)| *at),
+                same_bytes: stored.map(|(_, bytes)| bytes) == replayed.map(|(_, bytes)| bytes),
+            });
+        }
+    }
     Ok(report)
+}
+
+/// Compares every location `stored` and `replayed` hold, kind by kind.
+fn compare_state<S: Storage>(
+    stored: &S,
+    replayed: &MemoryStorage,
+    report: &mut ReplayReport,
+) -> Result<(), StorageError> {
+    type Pair = (Option<StateValue>, Option<StateValue>);
+    for kind in StateKind::ALL {
+        let mut pairs: BTreeMap<StateKey, Pair> = BTreeMap::new();
+        for (key, value) in stored.state_entries(kind)? {
+            pairs.entry(key).or_default().0 = Some(value);
+        }
+        for (key, value) in replayed.state_entries(kind)? {
+            pairs.entry(key).or_default().1 = Some(value);
+        }
+        for (key, (stored, replayed)) in pairs {
+            report.locations += 1;
+            if stored != replayed {
+                report.state_mismatches.push(StateMismatch {
+                    key,
+                    stored,
+                    replayed,
+                });
+            }
+        }
+    }
+    Ok(())
 }
