@@ -108,6 +108,83 @@ fn a_foreign_rocksdb_is_refused() {
     assert!(matches!(error, StorageError::Foreign { .. }), "{error}");
 }
 
+/// Every file of `dir` with its bytes, but RocksDB's diagnostic logs
+/// (`LOG`, `LOG.old.*`), which every opening writes.
+fn files(dir: &std::path::Path) -> std::collections::BTreeMap<std::ffi::OsString, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with("LOG"))
+        .map(|entry| (entry.file_name(), std::fs::read(entry.path()).unwrap()))
+        .collect()
+}
+
+/// A chain whose files were damaged (a truncated table, a garbled
+/// `CURRENT`, a lost manifest) is corrupt, not "not a Parex node
+/// database", to every opening, and none of them writes a byte.
+#[test]
+fn a_damaged_chain_is_corrupt_and_left_as_it_is() {
+    type Damage = fn(&std::path::Path);
+    let damages: [(&str, Damage); 3] = [
+        ("a truncated table", |dir| {
+            let table = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "sst"))
+                .max_by_key(|path| std::fs::metadata(path).unwrap().len())
+                .unwrap();
+            let file = std::fs::OpenOptions::new().write(true).open(table).unwrap();
+            file.set_len(100).unwrap();
+        }),
+        ("a garbled CURRENT", |dir| {
+            std::fs::write(dir.join("CURRENT"), "garbage\n").unwrap();
+        }),
+        ("a lost manifest", |dir| {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("MANIFEST-")
+                {
+                    std::fs::remove_file(path).unwrap();
+                }
+            }
+        }),
+    ];
+    for (damage, apply) in damages {
+        let dir = tempfile::tempdir().unwrap();
+        drop(rocks_chain(dir.path(), &mut DevAccounts::new(8, 5), 2, 8));
+        // Tables on disk, so that one can be truncated.
+        {
+            let db = raw_db(dir.path());
+            for name in rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap() {
+                db.flush_cf(db.cf_handle(&name).unwrap()).unwrap();
+            }
+        }
+        apply(dir.path());
+        let before = files(dir.path());
+        for error in [
+            RocksStorage::open(dir.path()).unwrap_err(),
+            RocksStorage::open_or_create(dir.path()).unwrap_err(),
+            RocksStorage::open_read_only(dir.path()).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&error, StorageError::Corrupt(reason) if reason.contains("cannot be opened")),
+                "{damage}: {error}"
+            );
+        }
+        let after = files(dir.path());
+        let changed: Vec<_> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|name| before.get(*name) != after.get(*name))
+            .collect();
+        assert!(changed.is_empty(), "{damage}: {changed:?} changed");
+    }
+}
+
 #[test]
 fn a_missing_database_is_not_created_by_readers() {
     let dir = tempfile::tempdir().unwrap();

@@ -156,14 +156,18 @@ fn open_once(path: &Path, mode: OpenMode, tuning: Tuning) -> Result<DB, StorageE
         ));
     }
     if !fresh {
-        let existing = DB::list_cf(&Options::default(), path)
-            .map_err(|error| foreign(format!("unreadable database: {}", error.into_string())))?;
+        let existing =
+            DB::list_cf(&Options::default(), path).map_err(|error| damaged(path, error))?;
         let expected = all_column_families();
         if let Some(unknown) = existing
             .iter()
             .find(|name| *name != "default" && !expected.contains(name))
         {
             return Err(foreign(format!("unknown column family '{unknown}'")));
+        }
+        // Every Parex database is created with all of them.
+        if let Some(missing) = expected.iter().find(|name| !existing.contains(name)) {
+            return Err(foreign(format!("no column family '{missing}'")));
         }
     }
     let mut options = Options::default();
@@ -182,17 +186,35 @@ fn open_once(path: &Path, mode: OpenMode, tuning: Tuning) -> Result<DB, StorageE
         }
     };
     let db = opened.map_err(|error| {
-        let message = error.into_string();
-        if is_lock_error(&message) {
+        if is_lock_error(error.as_ref()) {
             StorageError::InUse(path.to_owned())
         } else if fresh {
-            StorageError::Database(message)
+            StorageError::Database(error.into_string())
         } else {
-            foreign(format!("cannot open: {message}"))
+            damaged(path, error)
         }
     })?;
     check_format(&db, fresh, path)?;
     Ok(db)
+}
+
+/// A RocksDB that RocksDB cannot open: damaged (a corrupt `CURRENT` or
+/// manifest, a truncated table) or missing files (a table the manifest
+/// names) is corrupt, whoever wrote it; anything else (a permission) is
+/// RocksDB's own error. Calling a damaged chain "not a Parex node
+/// database", as this once did, sends its owner looking elsewhere.
+fn damaged(path: &Path, error: rocksdb::Error) -> StorageError {
+    let missing_file = error.kind() == rocksdb::ErrorKind::IOError
+        && error.as_ref().contains("No such file or directory");
+    if error.kind() == rocksdb::ErrorKind::Corruption || missing_file {
+        StorageError::Corrupt(format!(
+            "{} cannot be opened: {}",
+            path.display(),
+            error.into_string()
+        ))
+    } else {
+        StorageError::Database(error.into_string())
+    }
 }
 
 fn check_format(db: &DB, fresh: bool, path: &Path) -> Result<(), StorageError> {
