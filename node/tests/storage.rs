@@ -185,6 +185,17 @@ fn a_damaged_chain_is_corrupt_and_left_as_it_is() {
     }
 }
 
+/// A directory that cannot be created is named with the OS's reason.
+#[test]
+fn a_directory_that_cannot_be_created_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let error = RocksStorage::open_or_create(&file.join("chain")).unwrap_err();
+    assert!(matches!(error, StorageError::Io { .. }), "{error}");
+    assert!(error.to_string().starts_with("cannot access "), "{error}");
+}
+
 #[test]
 fn a_missing_database_is_not_created_by_readers() {
     let dir = tempfile::tempdir().unwrap();

@@ -148,6 +148,11 @@ fn open_once(path: &Path, mode: OpenMode, tuning: Tuning) -> Result<DB, StorageE
     if fresh && !create {
         return Err(StorageError::Missing(path.to_owned()));
     }
+    // RocksDB would report a directory it cannot create as its own error,
+    // with the OS error's debug form.
+    if fresh {
+        std::fs::create_dir_all(path).map_err(io)?;
+    }
     // RocksDB would happily create its files among anything else's; only an
     // empty directory or an existing RocksDB one is opened.
     if !fresh && !path.join("CURRENT").exists() {
