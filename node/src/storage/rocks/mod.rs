@@ -334,4 +334,24 @@ mod tests {
             assert!(tips.windows(2).all(|pair| pair[0] <= pair[1]), "{tips:?}");
         });
     }
+
+    /// Every opening for writing starts a new diagnostic log; no more than
+    /// `INFO_LOGS_KEPT` of them stay.
+    #[test]
+    fn diagnostic_logs_stay_within_their_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let info_logs = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|entry| {
+                    let name = entry.as_ref().unwrap().file_name();
+                    name.to_string_lossy().starts_with("LOG")
+                })
+                .count()
+        };
+        for opening in 1..=2 * super::open::INFO_LOGS_KEPT {
+            drop(RocksStorage::open_or_create(dir.path()).unwrap());
+            assert_eq!(info_logs(), opening.min(super::open::INFO_LOGS_KEPT));
+        }
+    }
 }

@@ -97,6 +97,14 @@ impl Tuning {
     };
 }
 
+/// RocksDB's diagnostic logs (`LOG`, `LOG.old.*`) kept, the current one
+/// included: a node restarted every minute kept one more each time.
+pub const INFO_LOGS_KEPT: usize = 8;
+
+/// The size at which RocksDB starts a new diagnostic log; so at most
+/// [`INFO_LOGS_KEPT`] times this much stays.
+const INFO_LOG_MAX_BYTES: usize = 16 << 20;
+
 /// Opens the database in `path`, as `mode` says.
 pub fn open_db(path: &Path, mode: OpenMode) -> Result<DB, StorageError> {
     open_db_tuned(path, mode, Tuning::NODE)
@@ -181,6 +189,10 @@ fn open_once(path: &Path, mode: OpenMode, tuning: Tuning) -> Result<DB, StorageE
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
     options.set_max_total_wal_size(tuning.max_total_wal_bytes);
     options.set_db_write_buffer_size(tuning.write_buffer_bytes);
+    // RocksDB's diagnostic log: every opening for writing starts a new
+    // one, and RocksDB keeps a thousand old ones by default, each unbounded.
+    options.set_keep_log_file_num(INFO_LOGS_KEPT);
+    options.set_max_log_file_size(INFO_LOG_MAX_BYTES);
     let descriptors = all_column_families()
         .into_iter()
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
