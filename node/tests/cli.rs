@@ -493,3 +493,31 @@ fn bench_and_calibrate_refuse_runs_past_the_maximum() {
         }
     }
 }
+
+/// `parex verify` names a stored location the blocks did not make, and
+/// fails, though every commitment matches.
+#[test]
+fn verify_reports_a_lost_nonce() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = devnet(dir.path(), &["--blocks", "2", "--txs-per-block", "20"]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    {
+        let db = raw_db(dir.path());
+        let nonces = db.cf_handle("nonces").unwrap();
+        let (first, _) = db
+            .iterator_cf(nonces, rocksdb::IteratorMode::Start)
+            .next()
+            .unwrap()
+            .unwrap();
+        db.delete_cf(nonces, first).unwrap();
+    }
+    let verify = parex(&["verify", "--dir-path", path(dir.path())]);
+    assert!(!verify.status.success(), "{}", stdout(&verify));
+    let (out, err) = (stdout(&verify), stderr(&verify));
+    assert!(out.contains("STATE MISMATCH at Nonce("), "{out}");
+    assert!(out.contains("stored None, replayed Some(Nonce("), "{out}");
+    assert!(
+        err.contains("0 commitment, 1 state and 0 index mismatches"),
+        "{err}"
+    );
+}

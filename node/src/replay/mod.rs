@@ -1,4 +1,5 @@
-//! Replaying a stored chain from genesis to check every commitment.
+//! Replaying a stored chain from genesis to check every commitment, and
+//! that the state stored at its tip is what its blocks made.
 
 use std::collections::BTreeMap;
 

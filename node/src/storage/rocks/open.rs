@@ -98,7 +98,8 @@ impl Tuning {
 }
 
 /// RocksDB's diagnostic logs (`LOG`, `LOG.old.*`) kept, the current one
-/// included: a node restarted every minute kept one more each time.
+/// included. Every opening for writing starts a new one: a node restarted
+/// often would otherwise gather a thousand.
 pub const INFO_LOGS_KEPT: usize = 8;
 
 /// The size at which RocksDB starts a new diagnostic log; so at most
