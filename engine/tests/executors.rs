@@ -619,6 +619,33 @@ fn after_a_cheap_small_block_the_next_is_not_probed_but_the_one_after_is() {
     assert_eq!(output.stats.parallel_from, Some(4), "{:?}", output.stats);
 }
 
+/// Runs `cheap` 8 times on `executor` (on empty storage) and checks that
+/// at least half ran on the sequential executor to their end, with the
+/// sequential result each time. A preemption inside a stretch looks like
+/// expensive transactions and may switch a block (tests run side by side
+/// on a loaded machine); with Block-STM from the first transaction none
+/// would stay sequential.
+fn assert_mostly_sequential(executor: &ParallelExecutor, cheap: &[(u64, bool)]) {
+    let storage = HashMap::<u64, u64>::new();
+    let expected = SequentialExecutor::new()
+        .execute(&SpinVm, cheap, &storage)
+        .unwrap();
+    let sequential_runs = (0..8)
+        .filter(|_| {
+            let output = executor.execute(&SpinVm, cheap, &storage).unwrap();
+            assert_eq!(output.effect(), expected.effect());
+            let stats = output.stats;
+            stats.parallel_from.is_none()
+                && stats.sequential_fallback_from.is_none()
+                && stats.validations == 0
+        })
+        .count();
+    assert!(
+        sequential_runs >= 4,
+        "{sequential_runs} of 8 ran sequentially"
+    );
+}
+
 #[test]
 #[cfg_attr(
     debug_assertions,
@@ -631,27 +658,8 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
     assert_eq!(executor.workers_for(cheap.len()), Some(2));
     assert_eq!(executor.workers_for(expensive.len()), Some(2));
     // Cheap transactions stay on the sequential executor, big as the block
-    // is. A preemption inside a stretch looks like expensive transactions
-    // and may switch a block (tests run side by side on a loaded
-    // machine), so at least half must stay sequential; with Block-STM
-    // from the first transaction none would.
-    let expected_cheap = SequentialExecutor::new()
-        .execute(&SpinVm, &cheap, &storage)
-        .unwrap();
-    let sequential_runs = (0..8)
-        .filter(|_| {
-            let output = executor.execute(&SpinVm, &cheap, &storage).unwrap();
-            assert_eq!(output.effect(), expected_cheap.effect());
-            let stats = output.stats;
-            stats.parallel_from.is_none()
-                && stats.sequential_fallback_from.is_none()
-                && stats.validations == 0
-        })
-        .count();
-    assert!(
-        sequential_runs >= 4,
-        "{sequential_runs} of 8 ran sequentially"
-    );
+    // is.
+    assert_mostly_sequential(&executor, &cheap);
     // After cheap ones, a large block is still checked: its transactions
     // are priced from the end of its first to its 4th (at four times the
     // cost that switches, for cold caches), whatever came before.
@@ -679,6 +687,28 @@ fn a_large_block_runs_in_parallel_only_if_its_transactions_prove_expensive() {
     let stats = executor.execute(&SpinVm, &cheap, &storage).unwrap().stats;
     assert_eq!(stats.parallel_from, Some(0), "{stats:?}");
     assert!(stats.validations > 0, "{stats:?}");
+}
+
+/// Threads past the cores take turns on them, and the start predicts on
+/// the cores: 16 threads on 2 keep cheap transactions sequential, and
+/// still send expensive ones on to Block-STM, on all 16.
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "prices transactions by the time they take, and unoptimized none is cheap"
+)]
+fn sixteen_threads_on_two_cores_keep_cheap_blocks_sequential() {
+    let storage = HashMap::<u64, u64>::new();
+    let (cheap, expensive) = (spin_txns(2_000, false), spin_txns(100, true));
+    let executor = ParallelExecutor::new(16).unwrap().with_cores(2);
+    assert_mostly_sequential(&executor, &cheap);
+    let expected = SequentialExecutor::new()
+        .execute(&SpinVm, &expensive, &storage)
+        .unwrap();
+    let output = executor.execute(&SpinVm, &expensive, &storage).unwrap();
+    assert_eq!(output.effect(), expected.effect());
+    assert!(output.stats.parallel_from.is_some(), "{:?}", output.stats);
+    assert_eq!(output.stats.workers, 16, "{:?}", output.stats);
 }
 
 #[test]

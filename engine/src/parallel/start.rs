@@ -139,7 +139,7 @@ pub(super) struct NextStart {
 
 /// What a block with statistics `last` tells of how the next starts;
 /// `switch_price_ns` is what its transactions cost at the check that sent
-/// it on to Block-STM, if one did. `None` for a block of fewer than
+/// it on to Block-STM, if one did; its workers shared `cores` cores. `None` for a block of fewer than
 /// [`FIRST_PROBE`] transactions (an empty node block is its reward and
 /// its payout): it says nothing of what transactions cost, and the choice
 /// stays as it was.
@@ -167,6 +167,7 @@ pub(super) fn next_start(
     last: &ExecutionStats,
     switch_price_ns: Option<u64>,
     overhead_ns: u128,
+    cores: usize,
 ) -> Option<NextStart> {
     if last.txns < FIRST_PROBE {
         return None;
@@ -174,7 +175,9 @@ pub(super) fn next_start(
     let price_ns = match last.parallel_from {
         None => 0,
         Some(0) => {
-            let workers = 1 + last.helpers_joined as u128;
+            // Workers past the cores took turns: the time they had
+            // together is the cores'.
+            let workers = (1 + last.helpers_joined).min(cores.max(1)) as u128;
             let busy = last.wall_time.as_nanos().saturating_sub(FIXED_COST_NS);
             let price = (busy * workers / last.txns as u128).saturating_sub(overhead_ns);
             u64::try_from(price).unwrap_or(u64::MAX)
@@ -218,8 +221,8 @@ pub const AT_ONCE_MAX_TXNS: usize = 128;
 /// Block-STM from its first transaction, after a block that went on with
 /// Block-STM at `price_ns` a transaction ([`next_start`]): one of
 /// at most [`AT_ONCE_MAX_TXNS`] whose transactions, at that price, would
-/// finish clearly sooner there ([`worth_parallel`]); `None` to check it
-/// instead.
+/// finish clearly sooner there ([`worth_parallel`]) on as many of its
+/// workers as `cores` run at once; `None` to check it instead.
 ///
 /// Checks cost such a block its first transactions run alone and a
 /// helper woken that much later: measured against Block-STM from the
@@ -233,14 +236,16 @@ pub const AT_ONCE_MAX_TXNS: usize = 128;
 pub(super) fn at_once(
     price_ns: u64,
     threads: usize,
+    cores: usize,
     txns: usize,
     overhead_ns: u128,
 ) -> Option<usize> {
     let workers = rest_workers(threads, txns);
+    let on_cores = workers.min(cores);
     let elapsed = Duration::from_nanos(price_ns.saturating_mul(txns as u64));
     (txns <= AT_ONCE_MAX_TXNS
-        && workers >= 2
-        && worth_parallel(elapsed, txns, txns, workers, 1, overhead_ns))
+        && on_cores >= 2
+        && worth_parallel(elapsed, txns, txns, on_cores, 1, overhead_ns))
     .then_some(workers)
 }
 
@@ -524,11 +529,11 @@ mod tests {
     }
 
     fn first_check(last: &ExecutionStats, switch_price_ns: Option<u64>) -> Option<usize> {
-        next_start(last, switch_price_ns, DEFAULT).map(|next| next.first_check)
+        next_start(last, switch_price_ns, DEFAULT, usize::MAX).map(|next| next.first_check)
     }
 
     fn price(last: &ExecutionStats, switch_price_ns: Option<u64>) -> Option<u64> {
-        next_start(last, switch_price_ns, DEFAULT).map(|next| next.price_ns)
+        next_start(last, switch_price_ns, DEFAULT, usize::MAX).map(|next| next.price_ns)
     }
 
     #[test]
@@ -545,8 +550,14 @@ mod tests {
         assert_eq!(first_check(&last(25, 20, 1, Some(0)), None), Some(0));
         // Fewer transactions than the first check say nothing: an empty
         // node block is two.
-        assert_eq!(next_start(&last(50, 2, 0, None), None, DEFAULT), None);
-        assert_eq!(next_start(&last(0, 0, 0, None), None, DEFAULT), None);
+        assert_eq!(
+            next_start(&last(50, 2, 0, None), None, DEFAULT, usize::MAX),
+            None
+        );
+        assert_eq!(
+            next_start(&last(0, 0, 0, None), None, DEFAULT, usize::MAX),
+            None
+        );
     }
 
     #[test]
@@ -589,7 +600,7 @@ mod tests {
                     };
                     let price = price(&stats, None).unwrap_or(0);
                     assert_eq!(
-                        at_once(price, workers, txns, DEFAULT),
+                        at_once(price, workers, usize::MAX, txns, DEFAULT),
                         None,
                         "{workers} workers, {txns} transactions, {wall} ns: {price} ns each"
                     );
@@ -601,16 +612,39 @@ mod tests {
     #[test]
     fn a_block_runs_on_block_stm_at_once_at_a_price_that_wins() {
         // 20 µs transactions win at 20 and at 8; 1 µs ones never do.
-        assert_eq!(at_once(20_000, 2, 20, DEFAULT), Some(2));
-        assert_eq!(at_once(20_000, 2, 8, DEFAULT), Some(2));
-        assert_eq!(at_once(20_000, 8, AT_ONCE_MAX_TXNS, DEFAULT), Some(8));
+        assert_eq!(at_once(20_000, 2, usize::MAX, 20, DEFAULT), Some(2));
+        assert_eq!(at_once(20_000, 2, usize::MAX, 8, DEFAULT), Some(2));
+        assert_eq!(
+            at_once(20_000, 8, usize::MAX, AT_ONCE_MAX_TXNS, DEFAULT),
+            Some(8)
+        );
         // A larger block is checked, whatever the last one cost.
-        assert_eq!(at_once(20_000, 2, AT_ONCE_MAX_TXNS + 1, DEFAULT), None);
-        assert_eq!(at_once(1_000, 2, 20, DEFAULT), None);
-        assert_eq!(at_once(0, 2, 20, DEFAULT), None);
+        assert_eq!(
+            at_once(20_000, 2, usize::MAX, AT_ONCE_MAX_TXNS + 1, DEFAULT),
+            None
+        );
+        assert_eq!(at_once(1_000, 2, usize::MAX, 20, DEFAULT), None);
+        assert_eq!(at_once(0, 2, usize::MAX, 20, DEFAULT), None);
         // Too few transactions, or one thread, for two workers.
-        assert_eq!(at_once(200_000, 2, 4, DEFAULT), None);
-        assert_eq!(at_once(20_000, 1, 20, DEFAULT), None);
+        assert_eq!(at_once(200_000, 2, usize::MAX, 4, DEFAULT), None);
+        assert_eq!(at_once(20_000, 1, usize::MAX, 20, DEFAULT), None);
+    }
+
+    #[test]
+    fn predictions_count_no_more_workers_than_cores() {
+        // Transactions of 1 µs win on 16 cores, not on 2: 16 threads on 2
+        // cores keep them sequential. 20 µs ones win on 2 cores, and run
+        // on every worker the block gets.
+        assert_eq!(at_once(1_000, 16, 16, 100, DEFAULT), Some(16));
+        assert_eq!(at_once(1_000, 16, 2, 100, DEFAULT), None);
+        assert_eq!(at_once(20_000, 16, 2, 100, DEFAULT), Some(16));
+        assert_eq!(at_once(20_000, 16, 1, 100, DEFAULT), None);
+        // 16 workers that took turns on 2 cores had the cores' time: priced
+        // by all 16, 200 µs after the start would be 160 µs a transaction.
+        let shared = last(230, 20, 15, Some(0));
+        let price_on = |cores| next_start(&shared, None, DEFAULT, cores).map(|next| next.price_ns);
+        assert_eq!(price_on(2), Some(19_000));
+        assert_eq!(price_on(16), Some(159_000));
     }
 
     #[test]
