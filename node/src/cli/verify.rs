@@ -68,7 +68,8 @@ pub fn run(args: VerifyArgs, out: &mut Output<'_>) -> Result<(), CliError> {
             mismatch.hash,
             mismatch.stored,
             mismatch.replayed,
-            if mismatch.same_bytes {
+            // Bytes differ only where both have an entry.
+            if mismatch.same_bytes || mismatch.stored.is_none() || mismatch.replayed.is_none() {
                 ""
             } else {
                 ", other bytes"
