@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::raw_db;
+use common::{first_entry, raw_db};
 
 fn parex(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_parex"))
@@ -504,11 +504,7 @@ fn verify_reports_a_lost_nonce() {
     {
         let db = raw_db(dir.path());
         let nonces = db.cf_handle("nonces").unwrap();
-        let (first, _) = db
-            .iterator_cf(nonces, rocksdb::IteratorMode::Start)
-            .next()
-            .unwrap()
-            .unwrap();
+        let (first, _) = first_entry(&db, "nonces", |_| false);
         db.delete_cf(nonces, first).unwrap();
     }
     let verify = parex(&["verify", "--dir-path", path(dir.path())]);

@@ -68,11 +68,10 @@ pub fn run(args: VerifyArgs, out: &mut Output<'_>) -> Result<(), CliError> {
             mismatch.hash,
             mismatch.stored,
             mismatch.replayed,
-            // Bytes differ only where both have an entry.
-            if mismatch.same_bytes || mismatch.stored.is_none() || mismatch.replayed.is_none() {
-                ""
-            } else {
+            if mismatch.other_bytes {
                 ", other bytes"
+            } else {
+                ""
             }
         )?;
     }

@@ -46,9 +46,8 @@ pub struct IndexMismatch {
     pub stored: Option<u64>,
     /// The topoheight the replay's index names.
     pub replayed: Option<u64>,
-    /// Whether both entries hold the same transaction bytes (`false`
-    /// where one is missing).
-    pub same_bytes: bool,
+    /// Whether both entries exist and hold different transaction bytes.
+    pub other_bytes: bool,
 }
 
 /// What a replay found.
@@ -202,7 +201,7 @@ pub fn replay_chain_with_progress<S: Storage>(
                 hash,
                 stored: stored.as_ref().map(|(at, _)| *at),
                 replayed: replayed.as_ref().map(|(at, _)| *at),
-                same_bytes: stored.map(|(_, bytes)| bytes) == replayed.map(|(_, bytes)| bytes),
+                other_bytes: matches!((&stored, &replayed), (Some((_, a)), Some((_, b))) if a != b),
             });
         }
     }

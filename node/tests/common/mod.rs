@@ -113,3 +113,16 @@ pub fn raw_db(path: &std::path::Path) -> rocksdb::DB {
     let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
     rocksdb::DB::open_cf(&rocksdb::Options::default(), path, &families).unwrap()
 }
+
+/// The first entry of column family `cf` of a [`raw_db`] whose value
+/// `skip` does not refuse, as (key, value).
+pub fn first_entry(
+    db: &rocksdb::DB,
+    cf: &str,
+    skip: impl Fn(&[u8]) -> bool,
+) -> (Box<[u8]>, Box<[u8]>) {
+    db.iterator_cf(db.cf_handle(cf).unwrap(), rocksdb::IteratorMode::Start)
+        .map(Result::unwrap)
+        .find(|(_, value)| !skip(value))
+        .unwrap()
+}

@@ -285,8 +285,8 @@ mod tests {
     /// of 16 KiB blocks, a block every 2 ms or so), and so compacts every
     /// few flushes, every reader opens and sees whole blocks up to its
     /// tip. Without the manifest marks, a few of every hundred such
-    /// openings failed on a deleted log or table ("is not a Parex node
-    /// database: cannot open: … No such file"), and some opened without a
+    /// openings failed on a deleted log or table ("No such file"), and
+    /// some opened without a
     /// flushed log's writes ("no block 0 below tip 143"; "no format
     /// marker" with smaller logs).
     #[test]
